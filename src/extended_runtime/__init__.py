@@ -1,0 +1,51 @@
+"""extended-runtime: WatchKit's extended runtime sessions for Python.
+
+An app asks for a typed, time-limited session (self care, mindfulness, physical therapy, or a
+smart alarm scheduled up to 36 hours ahead); while it runs the machine does not idle-sleep, the
+app's delegate hears `did_start`, `will_expire` and `did_invalidate`, and an alarm alerts the
+user with repeating haptics, sound and notifications.
+
+    from extended_runtime import App, ExtendedRuntimeSession, SessionType
+
+    app = App("org.example.breathe", SessionType.MINDFULNESS)
+    session = ExtendedRuntimeSession(app=app, delegate=MyDelegate())
+    session.start()
+
+Every public name is exported here, once; implementation modules are private.
+"""
+
+from ._app import App
+from ._delegate import ExtendedRuntimeSessionDelegate, SessionDelegate
+from ._enums import (
+    ApplicationState,
+    AutoLaunchAuthorizationStatus,
+    ErrorCode,
+    HapticType,
+    InvalidationReason,
+    SessionState,
+    SessionType,
+)
+from ._errors import ERROR_DOMAIN, ExtendedRuntimeSessionError, ManifestError, SessionUsageError
+from ._policy import Policy
+from ._session import ExtendedRuntimeSession
+
+__all__ = [
+    "ERROR_DOMAIN",
+    "App",
+    "ApplicationState",
+    "AutoLaunchAuthorizationStatus",
+    "ErrorCode",
+    "ExtendedRuntimeSession",
+    "ExtendedRuntimeSessionDelegate",
+    "ExtendedRuntimeSessionError",
+    "HapticType",
+    "InvalidationReason",
+    "ManifestError",
+    "Policy",
+    "SessionDelegate",
+    "SessionState",
+    "SessionType",
+    "SessionUsageError",
+]
+
+__version__ = "0.1.0"

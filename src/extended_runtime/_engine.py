@@ -1,0 +1,823 @@
+"""The engine: every session rule, without I/O.
+
+Theory of operation
+-------------------
+The engine is a pure state machine in the style of h11: it does no I/O, reads no clock and
+starts no thread. A host feeds it *commands* (the app's calls, observations of the system) and
+*time* (`advance(now)` when `next_deadline()` has come); each call returns the outputs it
+caused, `Event`s and `Effect`s from `_events`, in the order they happened. The host performs
+the effects and delivers the events. Three hosts share this one engine: the virtual host for
+tests, the embedded host in an app's own process, and (later) the per-user daemon.
+
+What it owns:
+
+* each live session (SCHEDULED or RUNNING) and its timers; every state change goes through
+  `_transitions.transition`, so an impossible change raises and changes nothing;
+* arbitration across apps: one running-or-scheduled session per app, the keep-awake held while
+  any session runs on the host, the wake alarm at the earliest scheduled start;
+* the rules of DESIGN.md that Apple leaves open: precondition order, the 60 s will-expire lead,
+  start dates in the past, alerts and their repetition, the three-silent-alarms rule,
+  suppression, the CPU budget, relaunch (`handle(_:)`) and the host's own alert for an alarm whose
+  app is not running.
+
+Apps and processes: an app is *alive* while a process of it runs. Each process gets a
+generation number; a session belongs to the generation that created (or was handed) it. When
+the process exits, its sessions become *orphans*: their events are kept as `missed` and handed
+to the next process of the app in a `SessionHandedOver`, which is how a relaunched app hears
+of a session it did not create.
+
+Ended sessions leave the engine at once (the store and the audit log keep history), so memory
+grows with live sessions only.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+from ._conditions import Conditions
+from ._enums import (
+    FRONTMOST_TYPES,
+    ApplicationState,
+    AutoLaunchAuthorizationStatus,
+    ErrorCode,
+    HapticType,
+    InvalidationReason,
+    SessionState,
+    SessionType,
+)
+from ._errors import ExtendedRuntimeSessionError, SessionUsageError
+from ._events import (
+    AlarmEndedSilently,
+    AlarmsAllowed,
+    AlarmsDisabled,
+    AlertPlayed,
+    AppLaunchFailed,
+    AutoLaunchAnswered,
+    KeepAwake,
+    LaunchApp,
+    Output,
+    RequestIgnored,
+    SampleCpu,
+    SessionEvent,
+    SessionHandedOver,
+    SessionInvalidated,
+    SessionScheduled,
+    SessionStarted,
+    SessionWillExpire,
+    WakeAlarm,
+)
+from ._policy import Policy
+from ._timers import TimerKind, TimerQueue
+from ._transitions import REASONS, Trigger, transition
+
+__all__ = ["Engine", "Refusal"]
+
+_ZERO = timedelta(0)
+_MAX_UNDELIVERED = 32
+_S = SessionState
+
+#: A refused start: the reason, the error code (for ERROR) and a message (`None`: the default).
+Refusal = tuple[InvalidationReason, ErrorCode | None, str | None]
+
+_ERROR = InvalidationReason.ERROR
+
+
+class _App:
+    """What the engine knows of one app."""
+
+    __slots__ = (
+        "alarms_disabled",
+        "alive",
+        "app_id",
+        "approved",
+        "auto_launch",
+        "cpu",
+        "gen",
+        "launchable",
+        "mode",
+        "running",
+        "scheduled",
+        "silent",
+        "state",
+        "undelivered",
+    )
+
+    def __init__(self, app_id: str, mode: SessionType | None, launchable: bool) -> None:
+        self.app_id = app_id
+        self.mode = mode
+        self.state = ApplicationState.ACTIVE
+        self.alive = True
+        self.gen = 0
+        self.launchable = launchable
+        self.approved = True
+        self.auto_launch = AutoLaunchAuthorizationStatus.UNKNOWN
+        self.alarms_disabled = False
+        self.silent = 0
+        self.running: _Session | None = None
+        self.scheduled: _Session | None = None
+        self.cpu: deque[tuple[datetime, float]] | None = None
+        self.undelivered: list[_Session] | None = None
+
+
+class _Session:
+    """One live session."""
+
+    __slots__ = (
+        "alert_by_host",
+        "alert_haptic",
+        "alert_seq",
+        "alert_waiting",
+        "alerted",
+        "app",
+        "awaiting_delegate",
+        "expires_at",
+        "gen",
+        "id",
+        "last_alert_at",
+        "missed",
+        "start_date",
+        "started_at",
+        "state",
+        "type",
+    )
+
+    def __init__(self, session_id: str, app: _App, session_type: SessionType) -> None:
+        self.id = session_id
+        self.app = app
+        self.type = session_type
+        self.state = _S.NOT_STARTED
+        self.gen = app.gen
+        self.start_date: datetime | None = None
+        self.started_at: datetime | None = None
+        self.expires_at: datetime | None = None
+        self.alerted = False
+        self.alert_seq = 0
+        self.alert_by_host = False
+        self.alert_waiting = False
+        self.alert_haptic = HapticType.NOTIFICATION
+        self.last_alert_at: datetime | None = None
+        self.awaiting_delegate = False
+        self.missed: list[SessionEvent] | None = None
+
+    @property
+    def orphaned(self) -> bool:
+        """No live process of the app holds an object for this session."""
+        return not self.app.alive or self.gen != self.app.gen
+
+
+class Engine:
+    """The sans-I/O session engine. Not thread-safe: a host serialises calls to it."""
+
+    def __init__(self, policy: Policy | None = None, conditions: Conditions | None = None) -> None:
+        self.policy = policy if policy is not None else Policy()
+        self._conditions = conditions if conditions is not None else Conditions()
+        self._apps: dict[str, _App] = {}
+        self._sessions: dict[str, _Session] = {}
+        self._running: dict[str, _Session] = {}
+        self._timers: TimerQueue[_Session] = TimerQueue()
+        self._out: list[Output] = []
+        self._keep_awake = False
+        self._wake_at: datetime | None = None
+        self._cpu_armed = False
+        self._fire: dict[TimerKind, Callable[[_Session, int, datetime], None]] = {
+            TimerKind.EXPIRE: self._on_expire,
+            TimerKind.DELEGATE_DEADLINE: self._on_delegate_deadline,
+            TimerKind.START: self._on_start,
+            TimerKind.WARN: self._on_warn,
+            TimerKind.ALERT: self._on_alert,
+        }
+
+    # ------------------------------------------------------------------ queries
+
+    @property
+    def conditions(self) -> Conditions:
+        """The system conditions the engine currently applies."""
+        return self._conditions
+
+    @property
+    def keep_awake_held(self) -> bool:
+        """Whether the engine has asked the host to hold keep-awake."""
+        return self._keep_awake
+
+    def next_deadline(self) -> datetime | None:
+        """The earliest instant at which `advance` has something to do, or `None`."""
+        return self._timers.next_deadline()
+
+    def session_state(self, session_id: str) -> SessionState | None:
+        """The state of a live session, or `None` if the engine does not hold it."""
+        session = self._sessions.get(session_id)
+        return None if session is None else session.state
+
+    def running_sessions(self) -> dict[str, str]:
+        """Running session ids, each with its app id."""
+        return {sid: s.app.app_id for sid, s in self._running.items()}
+
+    def scheduled_count(self) -> int:
+        """How many sessions wait for their start date."""
+        return len(self._sessions) - len(self._running)
+
+    def app_state(self, app_id: str) -> ApplicationState:
+        """The foreground state the engine holds for an app."""
+        return self._app(app_id).state
+
+    def auto_launch_status(self, app_id: str) -> AutoLaunchAuthorizationStatus:
+        """The stored auto-launch answer of an app."""
+        return self._app(app_id).auto_launch
+
+    def alarms_disabled(self, app_id: str) -> bool:
+        """Whether the app's alarms are disabled after silent alarms."""
+        return self._app(app_id).alarms_disabled
+
+    # ------------------------------------------------------------------ apps
+
+    def register_app(
+        self,
+        app_id: str,
+        mode: SessionType | None,
+        *,
+        state: ApplicationState = ApplicationState.ACTIVE,
+        launchable: bool = False,
+    ) -> None:
+        """Make an app known (its process is alive), or update its declaration."""
+        app = self._apps.get(app_id)
+        if app is None:
+            app = self._apps[app_id] = _App(app_id, mode, launchable)
+            app.state = state
+        app.mode = mode
+        app.launchable = launchable
+
+    def _app(self, app_id: str) -> _App:
+        try:
+            return self._apps[app_id]
+        except KeyError:
+            raise SessionUsageError(f"app {app_id!r} is not registered with this host") from None
+
+    def set_app_state(self, app_id: str, state: ApplicationState, now: datetime) -> list[Output]:
+        """The app's foreground state changed; a frontmost session ends on BACKGROUND."""
+        app = self._app(app_id)
+        app.state = ApplicationState(state)
+        session = app.running
+        if (
+            state is ApplicationState.BACKGROUND
+            and session is not None
+            and session.type in FRONTMOST_TYPES
+            and not session.orphaned
+        ):
+            self._end(session, Trigger.RESIGN, now)
+        return self._finish()
+
+    def set_approved(self, app_id: str, approved: bool, now: datetime) -> list[Output]:
+        """The user allowed or denied the app's sessions (denied: NOT_APPROVED_TO_START)."""
+        self._app(app_id).approved = approved
+        return self._finish()
+
+    def allow_alarms(self, app_id: str, now: datetime) -> list[Output]:
+        """The user allows an app's alarms again after they were disabled."""
+        app = self._app(app_id)
+        app.alarms_disabled = False
+        app.silent = 0
+        self._out.append(AlarmsAllowed(now, app_id))
+        return self._finish()
+
+    # ------------------------------------------------------------------ session commands
+
+    def start(self, session_id: str, app_id: str, now: datetime) -> list[Output]:
+        """`start()`: run the session now, or refuse it with a reason."""
+        app = self._app(app_id)
+        self._require_new(session_id)
+        refusal = self._check(app, None, now)
+        if refusal is not None:
+            self._refuse(session_id, app, now, refusal)
+            return self._finish()
+        assert app.mode is not None
+        session = self._new_session(session_id, app, app.mode, Trigger.START)
+        self._begin_running(session, now, now, _ZERO)
+        return self._finish()
+
+    def start_at(self, session_id: str, app_id: str, when: datetime, now: datetime) -> list[Output]:
+        """`start_at(when)`: schedule the session, start it at once, or refuse it."""
+        app = self._app(app_id)
+        self._require_new(session_id)
+        refusal = self._check(app, when, now)
+        if refusal is not None:
+            self._refuse(session_id, app, now, refusal)
+            return self._finish()
+        assert app.mode is not None
+        session = self._new_session(session_id, app, app.mode, Trigger.SCHEDULE)
+        session.start_date = when
+        app.scheduled = session
+        self._emit(session, SessionScheduled(now, app_id, session_id, session.type, when))
+        if when <= now:
+            self._fire_start(session, now)
+        else:
+            self._timers.add(when, TimerKind.START, session)
+        return self._finish()
+
+    def invalidate(self, session_id: str, app_id: str, now: datetime) -> list[Output]:
+        """`invalidate()`: end a scheduled or running session, or fail a never-started one.
+
+        Raises `ExtendedRuntimeSessionError(MUST_BE_ACTIVE_TO_START_OR_SCHEDULE)` for an alarm
+        session while the app is not ACTIVE, changing nothing.
+        """
+        app = self._app(app_id)
+        session = self._sessions.get(session_id)
+        if session is None:
+            transition(_S.NOT_STARTED, Trigger.CANCEL)
+            self._out.append(
+                SessionInvalidated(
+                    now, app_id, session_id, app.mode, _S.NOT_STARTED,
+                    _ERROR, ErrorCode.NOT_YET_STARTED, None,
+                )
+            )  # fmt: skip
+            return self._finish()
+        if session.type is SessionType.SMART_ALARM and app.state is not ApplicationState.ACTIVE:
+            raise ExtendedRuntimeSessionError(ErrorCode.MUST_BE_ACTIVE_TO_START_OR_SCHEDULE)
+        self._end(session, Trigger.INVALIDATE, now)
+        return self._finish()
+
+    def stop_alarm(self, app_id: str, now: datetime) -> list[Output]:
+        """The user pressed Stop: end the app's running alarm (else its scheduled one)."""
+        app = self._app(app_id)
+        session = app.running or app.scheduled
+        if session is not None and session.type is SessionType.SMART_ALARM:
+            self._end(session, Trigger.USER_STOP, now)
+        return self._finish()
+
+    def _require_new(self, session_id: str) -> None:
+        if session_id in self._sessions:
+            state = self._sessions[session_id].state
+            raise SessionUsageError(
+                f"session {session_id} is {state.name}: a session can be started only once; "
+                "create a new ExtendedRuntimeSession"
+            )
+
+    def _check(self, app: _App, when: datetime | None, now: datetime) -> Refusal | None:
+        """The first failed precondition in DESIGN.md's order, or `None`."""
+        if app.state is not ApplicationState.ACTIVE or not app.alive:
+            return _ERROR, ErrorCode.MUST_BE_ACTIVE_TO_START_OR_SCHEDULE, None
+        if app.mode is None or not app.approved:
+            return _ERROR, ErrorCode.NOT_APPROVED_TO_START_SESSION, None
+        type_refusal = self._check_type(app.mode, when, now)
+        if type_refusal is not None:
+            return type_refusal
+        if when is not None and app.alarms_disabled:
+            return _ERROR, ErrorCode.BAR_DISABLED, None
+        if app.running is not None or app.scheduled is not None:
+            return InvalidationReason.SESSION_IN_PROGRESS, None, None
+        if when is None and self._suppressed(app.mode):
+            return InvalidationReason.SUPPRESSED_BY_SYSTEM, None, None
+        return None
+
+    def _check_type(
+        self, mode: SessionType, when: datetime | None, now: datetime
+    ) -> Refusal | None:
+        policy = self.policy
+        if when is None:
+            unsupported = mode is SessionType.SMART_ALARM or (
+                mode is SessionType.UNDERWATER_DEPTH and not policy.underwater_supported
+            )
+            if unsupported:
+                return _ERROR, ErrorCode.UNSUPPORTED_SESSION_TYPE, _unsupported(mode)
+            return None
+        if mode is not SessionType.SMART_ALARM:
+            return _ERROR, ErrorCode.NOT_APPROVED_TO_SCHEDULE, None
+        if when > now + policy.schedule_horizon:
+            return _ERROR, ErrorCode.SCHEDULED_TOO_FAR_IN_ADVANCE, None
+        if when < now - policy.past_tolerance:
+            return _ERROR, ErrorCode.UNKNOWN, _too_far_past(when, now, policy)
+        return None
+
+    def _refuse(self, session_id: str, app: _App, now: datetime, refusal: Refusal) -> None:
+        reason, code, message = refusal
+        transition(_S.NOT_STARTED, Trigger.REFUSE)
+        self._out.append(
+            SessionInvalidated(
+                now, app.app_id, session_id, app.mode, _S.NOT_STARTED, reason, code, message
+            )
+        )
+
+    def _new_session(
+        self, session_id: str, app: _App, mode: SessionType, trigger: Trigger
+    ) -> _Session:
+        session = _Session(session_id, app, mode)
+        session.state = transition(_S.NOT_STARTED, trigger)
+        self._sessions[session_id] = session
+        return session
+
+    # ------------------------------------------------------------------ running
+
+    def _begin_running(
+        self, session: _Session, now: datetime, base: datetime, lateness: timedelta
+    ) -> None:
+        """Enter RUNNING: set the expiration from `base`, arm expiry and warning, sample CPU."""
+        app = session.app
+        limit = self.policy.limit(session.type)
+        session.started_at = now
+        session.expires_at = None if limit is None else base + limit
+        app.running = session
+        self._running[session.id] = session
+        self._emit(
+            session,
+            SessionStarted(now, app.app_id, session.id, session.type, session.expires_at, lateness),
+        )
+        if session.expires_at is not None:
+            self._arm_expiry(session, session.expires_at, now)
+        self._arm_cpu_sampling(now)
+        if not session.orphaned:
+            self._out.append(SampleCpu((app.app_id,)))
+
+    def _arm_expiry(self, session: _Session, expires: datetime, now: datetime) -> None:
+        self._timers.add(expires, TimerKind.EXPIRE, session)
+        warn_at = expires - self.policy.will_expire_lead
+        if warn_at <= now:
+            self._warn(session, now)
+        else:
+            self._timers.add(warn_at, TimerKind.WARN, session)
+
+    def _warn(self, session: _Session, now: datetime) -> None:
+        session.state = transition(session.state, Trigger.WARN)
+        assert session.expires_at is not None
+        app_id = session.app.app_id
+        self._emit(session, SessionWillExpire(now, app_id, session.id, session.expires_at))
+
+    def _fire_start(self, session: _Session, now: datetime) -> None:
+        """A scheduled session's date has come: run it, hand it over, launch or alert."""
+        app = session.app
+        app.scheduled = None
+        if self._suppressed(session.type):
+            self._end(session, Trigger.SUPPRESS, now)
+            return
+        assert session.start_date is not None
+        session.state = transition(session.state, Trigger.FIRE)
+        self._begin_running(session, now, session.start_date, now - session.start_date)
+        if not session.orphaned or session.state is not _S.RUNNING:
+            return
+        if app.alive:
+            session.awaiting_delegate = True
+            self._hand_over(session, now)
+        elif app.auto_launch is AutoLaunchAuthorizationStatus.ACTIVE and app.launchable:
+            self._request_launch(session)
+        else:
+            self._start_host_alert(session, now)
+
+    def _end(
+        self,
+        session: _Session,
+        trigger: Trigger,
+        now: datetime,
+        code: ErrorCode | None = None,
+        message: str | None = None,
+    ) -> None:
+        """Move a live session to INVALID for `trigger` and announce it."""
+        previous = session.state
+        session.state = transition(previous, trigger)
+        if trigger is Trigger.EXCEED_CPU:
+            code = ErrorCode.EXCEEDED_RESOURCE_LIMITS
+        app = session.app
+        if app.running is session:
+            app.running = None
+        if app.scheduled is session:
+            app.scheduled = None
+        self._running.pop(session.id, None)
+        self._sessions.pop(session.id, None)
+        session.alert_seq += 1
+        session.awaiting_delegate = False
+        reason = REASONS[trigger]
+        assert reason is not None
+        event = SessionInvalidated(
+            now, app.app_id, session.id, session.type, previous, reason, code, message
+        )
+        self._emit(session, event)
+        if session.missed:
+            self._keep_undelivered(app, session)
+        if session.type is SessionType.SMART_ALARM and previous is _S.RUNNING:
+            self._count_alarm(session, now)
+
+    def _keep_undelivered(self, app: _App, session: _Session) -> None:
+        if app.undelivered is None:
+            app.undelivered = []
+        app.undelivered.append(session)
+        del app.undelivered[:-_MAX_UNDELIVERED]
+
+    def _count_alarm(self, session: _Session, now: datetime) -> None:
+        """The silent-alarms rule: three ran-but-never-alerted alarms in a row disable alarms."""
+        app = session.app
+        if session.alerted:
+            app.silent = 0
+            return
+        app.silent += 1
+        self._out.append(AlarmEndedSilently(now, app.app_id, session.id, app.silent))
+        if app.silent >= self.policy.silent_alarm_limit and not app.alarms_disabled:
+            app.alarms_disabled = True
+            self._out.append(AlarmsDisabled(now, app.app_id, app.silent))
+
+    def _emit(self, session: _Session, event: SessionEvent) -> None:
+        """Announce a session event; an orphan also keeps it for its app's next process."""
+        self._out.append(event)
+        if session.orphaned:
+            if session.missed is None:
+                session.missed = []
+            session.missed.append(event)
+
+    # ------------------------------------------------------------------ time
+
+    def advance(self, now: datetime) -> list[Output]:
+        """Fire every timer due at or before `now`, in order, and return what happened."""
+        timers = self._timers
+        while (due := timers.pop_due(now)) is not None:
+            _, kind, session, gen = due
+            if session is None:
+                self._on_cpu_sample(now)
+            else:
+                self._fire[kind](session, gen, now)
+        return self._finish()
+
+    def _on_expire(self, session: _Session, gen: int, now: datetime) -> None:
+        if session.state is _S.RUNNING:
+            self._end(session, Trigger.EXPIRE, now)
+
+    def _on_start(self, session: _Session, gen: int, now: datetime) -> None:
+        if session.state is _S.SCHEDULED:
+            self._fire_start(session, now)
+
+    def _on_warn(self, session: _Session, gen: int, now: datetime) -> None:
+        if session.state is _S.RUNNING:
+            self._warn(session, now)
+
+    def _on_alert(self, session: _Session, gen: int, now: datetime) -> None:
+        if session.state is _S.RUNNING and gen == session.alert_seq:
+            self._play(session, now)
+
+    def _on_delegate_deadline(self, session: _Session, gen: int, now: datetime) -> None:
+        if session.state is _S.RUNNING and session.awaiting_delegate and gen == session.app.gen:
+            seconds = self.policy.relaunch_delegate_timeout.total_seconds()
+            message = f"the relaunched app set no delegate within {seconds:g} s"
+            self._end(session, Trigger.FAIL, now, ErrorCode.UNKNOWN, message)
+
+    def _finish(self) -> list[Output]:
+        """Add keep-awake and wake-alarm changes, and hand the outputs over."""
+        held = bool(self._running)
+        if held != self._keep_awake:
+            self._keep_awake = held
+            self._out.append(KeepAwake(held))
+        wake = self._earliest_start()
+        if wake != self._wake_at:
+            self._wake_at = wake
+            self._out.append(WakeAlarm(wake))
+        out, self._out = self._out, []
+        return out
+
+    def _earliest_start(self) -> datetime | None:
+        timers = self._timers
+        while (top := timers.peek_start()) is not None:
+            at, session = top
+            if session.state is _S.SCHEDULED and session.start_date == at:
+                return at
+            timers.drop_start()
+        return None
+
+    # ------------------------------------------------------------------ alerts
+
+    def notify_user(
+        self, session_id: str, app_id: str, haptic: HapticType, now: datetime
+    ) -> list[Output]:
+        """`notify_user`: play an alert now, replacing any repetition; else ignore it."""
+        session = self._sessions.get(session_id)
+        if session is None or session.state is not _S.RUNNING:
+            return self._ignore(session_id, app_id, now, "the session is not running")
+        if session.type is not SessionType.SMART_ALARM:
+            return self._ignore(session_id, app_id, now, "only smart-alarm sessions can alert")
+        session.alert_seq += 1
+        session.alert_by_host = False
+        session.alert_haptic = HapticType(haptic)
+        self._play(session, now)
+        return self._finish()
+
+    def set_next_alert(
+        self,
+        session_id: str,
+        sequence: int,
+        delay: float | None,
+        haptic: HapticType,
+        now: datetime,
+    ) -> list[Output]:
+        """The repeat handler's answer for play `sequence`: the next alert, or none.
+
+        `delay` is in seconds after that play; `None`, NaN or <= 0 stops the repetition and
+        a delay above the policy maximum is clamped to it. Stale answers are ignored.
+        """
+        session = self._sessions.get(session_id)
+        if session is None or session.state is not _S.RUNNING:
+            return self._finish()
+        if sequence != session.alert_seq or session.alert_by_host or not session.alert_waiting:
+            return self._finish()
+        session.alert_waiting = False
+        if delay is None or math.isnan(delay) or delay <= 0:
+            return self._finish()
+        delay = min(delay, self.policy.alert_interval_max)
+        session.alert_haptic = HapticType(haptic)
+        assert session.last_alert_at is not None
+        at = max(session.last_alert_at + timedelta(seconds=delay), now)
+        self._timers.add(at, TimerKind.ALERT, session, session.alert_seq)
+        return self._finish()
+
+    def _play(self, session: _Session, now: datetime) -> None:
+        session.alerted = True
+        session.last_alert_at = now
+        event = AlertPlayed(
+            now, session.app.app_id, session.id, session.alert_haptic,
+            session.alert_by_host, session.alert_seq,
+        )  # fmt: skip
+        self._emit(session, event)
+        if session.alert_by_host:
+            interval = timedelta(seconds=self.policy.alert_interval_default)
+            self._timers.add(now + interval, TimerKind.ALERT, session, session.alert_seq)
+        else:
+            session.alert_waiting = True
+
+    def _start_host_alert(self, session: _Session, now: datetime) -> None:
+        """The app cannot alert: the host plays its default alert until Stop or expiry."""
+        session.alert_seq += 1
+        session.alert_by_host = True
+        session.alert_waiting = False
+        session.alert_haptic = HapticType.NOTIFICATION
+        self._play(session, now)
+
+    def _ignore(self, session_id: str, app_id: str, now: datetime, why: str) -> list[Output]:
+        self._out.append(RequestIgnored(now, app_id, session_id, "notify_user", why))
+        return self._finish()
+
+    # ------------------------------------------------------------------ processes
+
+    def app_exited(self, app_id: str, now: datetime) -> list[Output]:
+        """The app's process is gone: its sessions are orphaned and handled by type."""
+        app = self._app(app_id)
+        app.alive = False
+        app.gen += 1
+        app.state = ApplicationState.BACKGROUND
+        app.cpu = None
+        session = app.running
+        if session is None:
+            return self._finish()
+        if session.type in FRONTMOST_TYPES:
+            self._end(session, Trigger.RESIGN, now)
+        elif session.type is SessionType.PHYSICAL_THERAPY:
+            message = "the app exited during its physical-therapy session"
+            self._end(session, Trigger.FAIL, now, ErrorCode.UNKNOWN, message)
+        elif app.auto_launch is AutoLaunchAuthorizationStatus.ACTIVE and app.launchable:
+            session.alert_seq += 1
+            self._request_launch(session)
+        else:
+            self._start_host_alert(session, now)
+        return self._finish()
+
+    def app_launched(self, app_id: str, now: datetime, *, by_host: bool) -> list[Output]:
+        """A new process of the app runs: hand it the sessions it has no object for."""
+        app = self._app(app_id)
+        app.alive = True
+        app.state = ApplicationState.BACKGROUND if by_host else ApplicationState.ACTIVE
+        for ended in app.undelivered or ():
+            self._hand_over(ended, now)
+        app.undelivered = None
+        running = app.running
+        if running is not None and running.gen != app.gen:
+            self._hand_over(running, now)
+        return self._finish()
+
+    def launch_failed(self, app_id: str, now: datetime, message: str) -> list[Output]:
+        """The host could not launch the app: it alerts the user itself instead."""
+        app = self._app(app_id)
+        self._out.append(AppLaunchFailed(now, app_id, message))
+        session = app.running
+        if session is not None and session.awaiting_delegate and session.orphaned:
+            session.awaiting_delegate = False
+            self._start_host_alert(session, now)
+        return self._finish()
+
+    def delegate_attached(self, session_id: str, now: datetime) -> list[Output]:
+        """A handed-over session got its delegate: the relaunch deadline no longer applies."""
+        session = self._sessions.get(session_id)
+        if session is not None:
+            session.awaiting_delegate = False
+        return self._finish()
+
+    def _request_launch(self, session: _Session) -> None:
+        session.awaiting_delegate = True
+        self._out.append(LaunchApp(session.app.app_id, session.id))
+
+    def _hand_over(self, session: _Session, now: datetime) -> None:
+        app = session.app
+        session.gen = app.gen
+        missed = tuple(session.missed or ())
+        session.missed = None
+        self._out.append(
+            SessionHandedOver(
+                now, app.app_id, session.id, session.type, session.state,
+                session.expires_at, missed,
+            )
+        )  # fmt: skip
+        if session.awaiting_delegate and session.state is _S.RUNNING:
+            deadline = now + self.policy.relaunch_delegate_timeout
+            self._timers.add(deadline, TimerKind.DELEGATE_DEADLINE, session, app.gen)
+
+    # ------------------------------------------------------------------ auto-launch
+
+    def request_auto_launch(
+        self, app_id: str, now: datetime
+    ) -> AutoLaunchAuthorizationStatus | None:
+        """The stored answer, or `None` when the host must ask the user now.
+
+        Raises `ExtendedRuntimeSessionError`: UNSUPPORTED_SESSION_TYPE for types other than
+        smart alarm, MUST_BE_ACTIVE_TO_PROMPT when never asked and the app is not ACTIVE.
+        """
+        app = self._app(app_id)
+        if app.mode is not SessionType.SMART_ALARM:
+            raise ExtendedRuntimeSessionError(
+                ErrorCode.UNSUPPORTED_SESSION_TYPE,
+                f"auto-launch is for smart-alarm apps; {app_id} declares "
+                f"{app.mode.value if app.mode else 'no background mode'}",
+            )
+        if app.auto_launch is not AutoLaunchAuthorizationStatus.UNKNOWN:
+            return app.auto_launch
+        if app.state is not ApplicationState.ACTIVE:
+            raise ExtendedRuntimeSessionError(ErrorCode.MUST_BE_ACTIVE_TO_PROMPT)
+        return None
+
+    def answer_auto_launch(self, app_id: str, allow: bool, now: datetime) -> list[Output]:
+        """Record the user's answer (or a later revocation) to the auto-launch question."""
+        app = self._app(app_id)
+        status = (
+            AutoLaunchAuthorizationStatus.ACTIVE
+            if allow
+            else (AutoLaunchAuthorizationStatus.INACTIVE)
+        )
+        app.auto_launch = status
+        self._out.append(AutoLaunchAnswered(now, app_id, status))
+        return self._finish()
+
+    # ------------------------------------------------------------------ system
+
+    def set_conditions(self, conditions: Conditions, now: datetime) -> list[Output]:
+        """New system conditions; running sessions they suppress end at once."""
+        self._conditions = conditions
+        for session in list(self._running.values()):
+            if self._suppressed(session.type):
+                self._end(session, Trigger.SUPPRESS, now)
+        return self._finish()
+
+    def _suppressed(self, session_type: SessionType) -> bool:
+        return self._conditions.suppresses(session_type, self.policy.battery_low_percent)
+
+    def _arm_cpu_sampling(self, now: datetime) -> None:
+        if not self._cpu_armed:
+            self._cpu_armed = True
+            self._timers.add(now + self.policy.cpu_sample_interval, TimerKind.CPU_SAMPLE, None)
+
+    def _on_cpu_sample(self, now: datetime) -> None:
+        self._cpu_armed = False
+        apps = tuple(sorted({s.app.app_id for s in self._running.values() if not s.orphaned}))
+        if self._running:
+            self._arm_cpu_sampling(now)
+        if apps:
+            self._out.append(SampleCpu(apps))
+
+    def observe_cpu(self, app_id: str, cpu_seconds: float, now: datetime) -> list[Output]:
+        """CPU seconds the app's process tree has used so far (a counter that only grows).
+
+        Over the last `cpu_window`, counting time before the session started as zero, the
+        average cores used above the type's budget end the session (EXCEEDED_RESOURCE_LIMITS).
+        """
+        app = self._app(app_id)
+        session = app.running
+        if session is None or session.orphaned or session.started_at is None:
+            app.cpu = None
+            return self._finish()
+        samples = app.cpu if app.cpu is not None else deque()
+        app.cpu = samples
+        samples.append((now, cpu_seconds))
+        window = self.policy.cpu_window
+        start = max(now - window, session.started_at)
+        while len(samples) > 1 and samples[1][0] <= start:
+            samples.popleft()
+        used = cpu_seconds - samples[0][1]
+        if used / window.total_seconds() > self.policy.cpu_budget(session.type):
+            self._end(session, Trigger.EXCEED_CPU, now)
+        return self._finish()
+
+
+def _unsupported(mode: SessionType) -> str:
+    if mode is SessionType.SMART_ALARM:
+        return "a smart-alarm session must be scheduled with start_at(), not start()"
+    return "no submersion sensor is installed: underwater-depth sessions cannot start"
+
+
+def _too_far_past(when: datetime, now: datetime, policy: Policy) -> str:
+    seconds = (now - when).total_seconds()
+    tolerance = policy.past_tolerance.total_seconds()
+    return (
+        f"the start date {when.isoformat()} is {seconds:g} s in the past; "
+        f"start_at() accepts dates at most {tolerance:g} s in the past"
+    )

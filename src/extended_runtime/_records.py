@@ -1,0 +1,124 @@
+"""Session records: what a store keeps of each session, folded from its events.
+
+A record is the latest known state of one session, rebuilt from the engine's events by
+`fold(record, event)`, so the store needs no second source of truth. Serialised records carry
+`schema`; `SessionRecord.from_dict` refuses a schema newer than `SCHEMA_VERSION`, with a
+message saying to upgrade, instead of misreading it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Any
+
+from ._clock import as_utc
+from ._enums import ErrorCode, InvalidationReason, SessionState, SessionType
+from ._events import (
+    AlertPlayed,
+    SessionEvent,
+    SessionInvalidated,
+    SessionScheduled,
+    SessionStarted,
+)
+
+__all__ = ["SCHEMA_VERSION", "SessionRecord", "fold"]
+
+SCHEMA_VERSION = 1
+
+
+@dataclass(frozen=True, slots=True)
+class SessionRecord:
+    """The latest known state of one session."""
+
+    session_id: str
+    app_id: str
+    session_type: SessionType | None
+    state: SessionState
+    updated_at: datetime
+    start_date: datetime | None = None
+    started_at: datetime | None = None
+    expiration_date: datetime | None = None
+    reason: InvalidationReason | None = None
+    error_code: ErrorCode | None = None
+    alerts: int = 0
+    schema: int = SCHEMA_VERSION
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict, instants as ISO 8601 UTC strings."""
+        return {
+            "schema": self.schema,
+            "session_id": self.session_id,
+            "app_id": self.app_id,
+            "session_type": None if self.session_type is None else self.session_type.value,
+            "state": int(self.state),
+            "updated_at": self.updated_at.isoformat(),
+            "start_date": _iso(self.start_date),
+            "started_at": _iso(self.started_at),
+            "expiration_date": _iso(self.expiration_date),
+            "reason": None if self.reason is None else int(self.reason),
+            "error_code": None if self.error_code is None else int(self.error_code),
+            "alerts": self.alerts,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> SessionRecord:
+        """Read a dict written by `to_dict`; refuses a newer schema."""
+        schema = int(data.get("schema", 0))
+        if schema > SCHEMA_VERSION:
+            raise ValueError(
+                f"session record {data.get('session_id')!r} has schema {schema}, newer than "
+                f"this version of extended-runtime understands ({SCHEMA_VERSION}): upgrade it"
+            )
+        kind = data["session_type"]
+        return cls(
+            session_id=str(data["session_id"]),
+            app_id=str(data["app_id"]),
+            session_type=None if kind is None else SessionType(kind),
+            state=SessionState(data["state"]),
+            updated_at=as_utc(datetime.fromisoformat(data["updated_at"]), "updated_at"),
+            start_date=_from_iso(data.get("start_date")),
+            started_at=_from_iso(data.get("started_at")),
+            expiration_date=_from_iso(data.get("expiration_date")),
+            reason=None if data.get("reason") is None else InvalidationReason(data["reason"]),
+            error_code=None if data.get("error_code") is None else ErrorCode(data["error_code"]),
+            alerts=int(data.get("alerts", 0)),
+        )
+
+
+def fold(record: SessionRecord | None, event: SessionEvent) -> SessionRecord | None:
+    """The record after `event`; `None` if the event says nothing a record keeps."""
+    if isinstance(event, SessionScheduled):
+        return _base(record, event, event.session_type, SessionState.SCHEDULED, event.at)
+    if isinstance(event, SessionStarted):
+        new = _base(record, event, event.session_type, SessionState.RUNNING, event.at)
+        return replace(new, started_at=event.at, expiration_date=event.expiration_date)
+    if isinstance(event, SessionInvalidated):
+        new = _base(record, event, event.session_type, SessionState.INVALID, event.at)
+        return replace(new, reason=event.reason, error_code=event.error_code)
+    if isinstance(event, AlertPlayed) and record is not None:
+        return replace(record, alerts=record.alerts + 1, updated_at=event.at)
+    return None
+
+
+def _base(
+    record: SessionRecord | None,
+    event: SessionEvent,
+    session_type: SessionType | None,
+    state: SessionState,
+    at: datetime,
+) -> SessionRecord:
+    if record is None:
+        record = SessionRecord(event.session_id, event.app_id, session_type, state, at)
+    start_date = event.start_date if isinstance(event, SessionScheduled) else record.start_date
+    return replace(record, state=state, updated_at=at, start_date=start_date)
+
+
+def _iso(value: datetime | None) -> str | None:
+    return None if value is None else value.isoformat()
+
+
+def _from_iso(value: object) -> datetime | None:
+    if value is None:
+        return None
+    return as_utc(datetime.fromisoformat(str(value)))
