@@ -107,6 +107,7 @@ class Host(ABC):
 
     # ------------------------------------------------------------------ subclass hooks
 
+    @property
     @abstractmethod
     def now(self) -> datetime:
         """The host's current instant (aware UTC)."""
@@ -121,7 +122,7 @@ class Host(ABC):
     def _launch(self, app: App | None, session_id: str) -> Iterable[Output]:
         """Launch `app` for a session; the default host cannot, so the engine alerts instead."""
         app_id = app.app_id if app is not None else "?"
-        return self.engine.launch_failed(app_id, self.now(), "this host cannot launch apps")
+        return self.engine.launch_failed(app_id, self.now, "this host cannot launch apps")
 
     def _cpu_seconds(self, app_id: str) -> float | None:
         return None if self.cpu is None else self.cpu.cpu_seconds(app_id)
@@ -148,44 +149,44 @@ class Host(ABC):
     def set_app_state(self, app: App, state: ApplicationState) -> None:
         """The app's foreground state changed."""
         with self._lock:
-            self._apply(self.engine.set_app_state(app.app_id, state, self.now()))
+            self._apply(self.engine.set_app_state(app.app_id, state, self.now))
 
     # ------------------------------------------------------------------ session commands
 
     def start(self, session: ExtendedRuntimeSession) -> None:
         with self._lock:
             self._objects[session.session_id] = session
-            outputs = self.engine.start(session.session_id, session.app.app_id, self.now())
+            outputs = self.engine.start(session.session_id, session.app.app_id, self.now)
             self._apply(outputs)
 
     def start_at(self, session: ExtendedRuntimeSession, when: datetime) -> None:
         with self._lock:
             self._objects[session.session_id] = session
-            now = self.now()
+            now = self.now
             self._apply(self.engine.start_at(session.session_id, session.app.app_id, when, now))
 
     def invalidate(self, session: ExtendedRuntimeSession) -> None:
         with self._lock:
             self._objects[session.session_id] = session
-            outputs = self.engine.invalidate(session.session_id, session.app.app_id, self.now())
+            outputs = self.engine.invalidate(session.session_id, session.app.app_id, self.now)
             self._apply(outputs)
 
     def notify_user(self, session: ExtendedRuntimeSession, haptic: HapticType) -> None:
         with self._lock:
             app_id = session.app.app_id
-            self._apply(self.engine.notify_user(session.session_id, app_id, haptic, self.now()))
+            self._apply(self.engine.notify_user(session.session_id, app_id, haptic, self.now))
 
     def delegate_set(self, session: ExtendedRuntimeSession) -> None:
         """A handed-over session got a delegate: cancel the deadline, deliver what it missed."""
         with self._lock:
-            self._apply(self.engine.delegate_attached(session.session_id, self.now()))
+            self._apply(self.engine.delegate_attached(session.session_id, self.now))
             for event in session._take_held():
                 self._post(event.at, partial(session._dispatch, event), session._loop)
 
     def request_auto_launch(self, app: App) -> AutoLaunchAuthorizationStatus:
         """Apple's `requestAutoLaunchAuthorizationStatus`: ask the user once, then remember."""
         with self._lock:
-            now = self.now()
+            now = self.now
             status = self.engine.request_auto_launch(app.app_id, now)
             if status is not None:
                 return status
@@ -247,7 +248,7 @@ class Host(ABC):
         default = self.engine.policy.alert_interval_default
         delay, haptic = session._ask_repeat_handler(event.haptic, default)
         with self._lock:
-            now = self.now()
+            now = self.now
             sid = event.session_id
             self._apply(self.engine.set_next_alert(sid, event.sequence, delay, haptic, now))
 
@@ -301,7 +302,7 @@ class Host(ABC):
 
     def _on_sample_cpu(self, effect: SampleCpu) -> Iterable[Output]:
         outputs: list[Output] = []
-        now = self.now()
+        now = self.now
         for app_id in effect.app_ids:
             seconds = self._cpu_seconds(app_id)
             if seconds is not None:

@@ -59,7 +59,7 @@ class _Alerts(AlertBackend):
         self.dismissed: list[str] = []
 
     def play(self, app_id: str, session_id: str, haptic: HapticType, by_host: bool) -> None:
-        self.played.append(RecordedAlert(self._host.now(), app_id, session_id, haptic, by_host))
+        self.played.append(RecordedAlert(self._host.now, app_id, session_id, haptic, by_host))
 
     def dismiss(self, app_id: str, session_id: str) -> None:
         self.dismissed.append(session_id)
@@ -101,11 +101,11 @@ class _Cpu(CpuSource):
 
     def set_load(self, app_id: str, cores: float) -> None:
         total = self.cpu_seconds(app_id) or 0.0
-        self._load[app_id] = (cores, total, self._host.now())
+        self._load[app_id] = (cores, total, self._host.now)
 
     def cpu_seconds(self, app_id: str) -> float | None:
-        cores, total, since = self._load.get(app_id, (0.0, 0.0, self._host.now()))
-        return total + cores * (self._host.now() - since).total_seconds()
+        cores, total, since = self._load.get(app_id, (0.0, 0.0, self._host.now))
+        return total + cores * (self._host.now - since).total_seconds()
 
 
 class VirtualHost(Host):
@@ -133,7 +133,9 @@ class VirtualHost(Host):
 
     # ------------------------------------------------------------------ time
 
+    @property
     def now(self) -> datetime:
+        """The virtual instant; inside a delegate call, the instant of its cause."""
         return self._now
 
     def advance(self, seconds: float | timedelta = 0) -> None:

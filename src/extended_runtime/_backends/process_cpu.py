@@ -1,0 +1,45 @@
+"""CPU time of this process and its descendants, read with psutil.
+
+The embedded host runs inside the app's own process, so "the app's process tree" is this
+process, the children it has reaped (their time is folded into ours by the kernel) and the
+descendants still running. psutil is imported on first use only.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..abc import CpuSource, Probe
+
+__all__ = ["ProcessTreeCpu"]
+
+
+class ProcessTreeCpu(CpuSource):
+    """User plus system CPU seconds of this process tree, for every app of this process."""
+
+    name = "process-tree-cpu"
+
+    def __init__(self) -> None:
+        self._process: Any = None
+
+    def probe(self) -> Probe:
+        try:
+            import psutil
+        except ImportError as error:
+            return Probe(self.name, False, f"psutil is not installed: {error}")
+        return Probe(self.name, True, f"psutil {psutil.__version__} reads this process tree")
+
+    def cpu_seconds(self, app_id: str) -> float | None:
+        import psutil
+
+        if self._process is None:
+            self._process = psutil.Process()
+        me = self._process.cpu_times()
+        total = me.user + me.system + me.children_user + me.children_system
+        for child in self._process.children(recursive=True):
+            try:
+                times = child.cpu_times()
+            except psutil.Error:
+                continue
+            total += times.user + times.system
+        return float(total)

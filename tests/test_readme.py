@@ -1,0 +1,75 @@
+"""The README's commands and examples work as written."""
+
+from __future__ import annotations
+
+import re
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+README = (ROOT / "README.md").read_text(encoding="utf-8")
+
+
+def _python_blocks() -> list[str]:
+    return re.findall(r"```python\n(.*?)```", README, flags=re.DOTALL)
+
+
+def _run_python(code: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
+    )
+
+
+def test_readme_opens_with_the_two_setup_commands() -> None:
+    commands = _setup_commands()
+    assert README.index(commands[0]) < README.index("## ")
+    assert len(commands) == 2
+    assert "xrs run" in commands[0]
+    assert "pytest" in commands[1]
+    ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
+    assert commands[1] in ci
+
+
+def test_mindfulness_example_runs_a_session() -> None:
+    result = _run_python(_python_blocks()[0])
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert len(lines) == 2
+    assert lines[0].startswith("meditating until 20")
+    assert lines[1].strip() == "session ended: NONE"
+
+
+def test_alarm_example_schedules() -> None:
+    result = _run_python(_python_blocks()[1])
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "SCHEDULED"
+
+
+def test_virtual_host_example_passes() -> None:
+    result = _run_python(_python_blocks()[2] + "\ntest_alarm_rings_until_stop()\nprint('ok')\n")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "ok"
+
+
+def _setup_commands() -> list[str]:
+    first = re.search(r"```sh\n(.*?)```", README, flags=re.DOTALL)
+    assert first is not None
+    return first.group(1).strip().splitlines()
+
+
+def test_first_command_runs_a_real_session() -> None:
+    """The main job of the first command, after its install step, as written."""
+    xrs = shlex.split(_setup_commands()[0].split(" && ", 1)[1])
+    assert xrs[0] == "xrs"
+    result = subprocess.run(
+        [sys.executable, "-m", "extended_runtime", *xrs[1:]],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0
+    assert "session started: mindfulness" in result.stderr
+    assert "session ended: NONE" in result.stderr
