@@ -30,6 +30,12 @@ def test_help_lists_run() -> None:
     assert "run" in result.output
 
 
+def test_version() -> None:
+    result = CliRunner().invoke(cli, ["--version"])
+    assert result.exit_code == 0
+    assert result.output.startswith("xrs, version 0.1.0")
+
+
 def test_run_needs_a_command() -> None:
     result = CliRunner().invoke(cli, ["run"])
     assert result.exit_code == 2

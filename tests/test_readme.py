@@ -73,3 +73,9 @@ def test_first_command_runs_a_real_session() -> None:
     assert result.returncode == 0
     assert "session started: mindfulness" in result.stderr
     assert "session ended: NONE" in result.stderr
+
+
+def test_state_diagram_is_drawn_from_the_transition_table() -> None:
+    from extended_runtime._transitions import mermaid
+
+    assert f"```mermaid\n{mermaid()}\n```" in README

@@ -183,8 +183,11 @@ class App:
     def _hand_over(self, session: ExtendedRuntimeSession) -> None:
         """Give a handed-over session to the relaunch handlers (posted by the host)."""
         if not self._handlers:
-            log.warning("%s received session %s but has no on_session handler",
-                        self.app_id, session.session_id)  # fmt: skip
+            log.warning(
+                "%s received session %s but has no on_session handler",
+                self.app_id,
+                session.session_id,
+            )
         for handler in list(self._handlers):
             try:
                 handler(session)

@@ -328,10 +328,16 @@ class Engine:
             transition(_S.NOT_STARTED, Trigger.CANCEL)
             self._out.append(
                 SessionInvalidated(
-                    now, app_id, session_id, app.mode, _S.NOT_STARTED,
-                    _ERROR, ErrorCode.NOT_YET_STARTED, None,
+                    now,
+                    app_id,
+                    session_id,
+                    app.mode,
+                    _S.NOT_STARTED,
+                    _ERROR,
+                    ErrorCode.NOT_YET_STARTED,
+                    None,
                 )
-            )  # fmt: skip
+            )
             return self._finish()
         if session.type is SessionType.SMART_ALARM and app.state is not ApplicationState.ACTIVE:
             raise ExtendedRuntimeSessionError(ErrorCode.MUST_BE_ACTIVE_TO_START_OR_SCHEDULE)
@@ -628,9 +634,13 @@ class Engine:
         session.alerted = True
         session.last_alert_at = now
         event = AlertPlayed(
-            now, session.app.app_id, session.id, session.alert_haptic,
-            session.alert_by_host, session.alert_seq,
-        )  # fmt: skip
+            now,
+            session.app.app_id,
+            session.id,
+            session.alert_haptic,
+            session.alert_by_host,
+            session.alert_seq,
+        )
         self._emit(session, event)
         if session.alert_by_host:
             interval = timedelta(seconds=self.policy.alert_interval_default)
@@ -715,10 +725,15 @@ class Engine:
         session.missed = None
         self._out.append(
             SessionHandedOver(
-                now, app.app_id, session.id, session.type, session.state,
-                session.expires_at, missed,
+                now,
+                app.app_id,
+                session.id,
+                session.type,
+                session.state,
+                session.expires_at,
+                missed,
             )
-        )  # fmt: skip
+        )
         if session.awaiting_delegate and session.state is _S.RUNNING:
             deadline = now + self.policy.relaunch_delegate_timeout
             self._timers.add(deadline, TimerKind.DELEGATE_DEADLINE, session, app.gen)

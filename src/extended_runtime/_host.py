@@ -271,15 +271,19 @@ class Host(ABC):
     def _on_silent_alarm(self, event: AlarmEndedSilently) -> Iterable[Output]:
         log.warning(
             "the alarm of %s (session %s) ended without alerting the user (%d in a row)",
-            event.app_id, event.session_id, event.count,
-        )  # fmt: skip
+            event.app_id,
+            event.session_id,
+            event.count,
+        )
         return ()
 
     def _on_alarms_disabled(self, event: AlarmsDisabled) -> Iterable[Output]:
         log.warning(
-            "alarms of %s are disabled after %d silent alarms; allow them with "
-            "`xrs apps allow %s`", event.app_id, event.count, event.app_id,
-        )  # fmt: skip
+            "alarms of %s are disabled after %d silent alarms; allow them with `xrs apps allow %s`",
+            event.app_id,
+            event.count,
+            event.app_id,
+        )
         return ()
 
     def _on_launch_failed(self, event: AppLaunchFailed) -> Iterable[Output]:

@@ -69,8 +69,9 @@ class _Watcher(ExtendedRuntimeSessionDelegate):
 
     def did_start(self, session: ExtendedRuntimeSession) -> None:
         expiry = _clock_time(session.expiration_date)
-        self.say(f"session started: {session.session_type} for {session.app.app_id}, "
-                 f"expires at {expiry}")  # fmt: skip
+        self.say(
+            f"session started: {session.session_type} for {session.app.app_id}, expires at {expiry}"
+        )
         self.changed.set()
 
     def will_expire(self, session: ExtendedRuntimeSession) -> None:

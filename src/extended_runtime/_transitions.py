@@ -99,3 +99,15 @@ def transition(state: SessionState, trigger: Trigger) -> SessionState:
         return TRANSITIONS[state, trigger]
     except KeyError:
         raise IllegalTransition(state, trigger) from None
+
+
+def mermaid() -> str:
+    """The state diagram drawn from `TRANSITIONS`, in Mermaid syntax (for the docs)."""
+    lines = ["stateDiagram-v2", "    [*] --> NOT_STARTED"]
+    edges: dict[tuple[SessionState, SessionState], list[str]] = {}
+    for (source, trigger), target in TRANSITIONS.items():
+        edges.setdefault((source, target), []).append(trigger.value)
+    for (source, target), triggers in edges.items():
+        lines.append(f"    {source.name} --> {target.name}: {', '.join(triggers)}")
+    lines.append("    INVALID --> [*]")
+    return "\n".join(lines)

@@ -1,0 +1,104 @@
+"""The published contract suites, run against the reference and logging backends."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import pytest
+
+from extended_runtime._backends.memory import MemoryEventSink, MemoryStore
+from extended_runtime._backends.null import (
+    LogEventSink,
+    LoggingAlerts,
+    LoggingKeepAwake,
+    LoggingWakeAlarm,
+)
+from extended_runtime._records import SCHEMA_VERSION, SessionRecord
+from extended_runtime.abc import (
+    AlertBackend,
+    EventSink,
+    KeepAwakeBackend,
+    Store,
+    WakeAlarmBackend,
+)
+from extended_runtime.testing.contracts import (
+    AlertContract,
+    EventSinkContract,
+    KeepAwakeContract,
+    StoreContract,
+    WakeAlarmContract,
+)
+
+
+class TestMemoryStore(StoreContract):
+    def make_store(self) -> Store:
+        return MemoryStore()
+
+
+class TestLoggingKeepAwake(KeepAwakeContract):
+    """The logging stand-in: it records its own state (no machine is kept awake)."""
+
+    def make_backend(self) -> KeepAwakeBackend:
+        return LoggingKeepAwake()
+
+    def is_held(self, backend: KeepAwakeBackend) -> bool:
+        assert isinstance(backend, LoggingKeepAwake)
+        return backend.held
+
+
+class TestLoggingWakeAlarm(WakeAlarmContract):
+    def make_backend(self) -> WakeAlarmBackend:
+        return LoggingWakeAlarm()
+
+    def armed_at(self, backend: WakeAlarmBackend) -> datetime | None:
+        assert isinstance(backend, LoggingWakeAlarm)
+        return backend.armed_at
+
+
+class TestLoggingAlerts(AlertContract):
+    def make_backend(self) -> AlertBackend:
+        return LoggingAlerts()
+
+
+class TestMemoryEventSink(EventSinkContract):
+    def make_sink(self) -> EventSink:
+        return MemoryEventSink()
+
+    def recorded(self, sink: EventSink) -> list[object]:  # type: ignore[override]
+        assert isinstance(sink, MemoryEventSink)
+        return list(sink.events)
+
+
+def test_log_event_sink_writes_debug_lines(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level("DEBUG", logger="extended_runtime.events")
+    sink = LogEventSink()
+    from extended_runtime.testing.contracts import _lifecycle
+
+    for event in _lifecycle():
+        sink.record(event)
+    assert [r.getMessage().split("(")[0] for r in caplog.records] == [
+        "SessionScheduled",
+        "SessionStarted",
+        "AlertPlayed",
+        "SessionInvalidated",
+    ]
+
+
+def test_null_backends_say_they_do_not_act() -> None:
+    for backend in (LoggingKeepAwake(), LoggingWakeAlarm(), LoggingAlerts()):
+        assert "logs only" in backend.probe().detail
+
+
+def test_record_round_trips_through_a_dict() -> None:
+    from extended_runtime.testing.contracts import _record
+
+    record = _record("s1")
+    assert SessionRecord.from_dict(record.to_dict()) == record
+
+
+def test_a_newer_record_schema_is_refused() -> None:
+    from extended_runtime.testing.contracts import _record
+
+    data = _record("s1").to_dict() | {"schema": SCHEMA_VERSION + 1}
+    with pytest.raises(ValueError, match="newer than this version of extended-runtime"):
+        SessionRecord.from_dict(data)
