@@ -6,7 +6,6 @@ import os
 import signal
 import subprocess
 import sys
-import textwrap
 import time
 from pathlib import Path
 
@@ -72,15 +71,8 @@ def test_run_passes_the_commands_output_through_untouched() -> None:
 def test_a_command_outliving_its_session_is_stopped(tmp_path: Path) -> None:
     """The session (limit 2 s) ends first: the command and its child are terminated."""
     pids = tmp_path / "pids"
-    script = textwrap.dedent(
-        f"""
-        import subprocess, sys, time
-        child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(300)"])
-        open({str(pids)!r}, "w").write(f"{{child.pid}}")
-        time.sleep(300)
-        """
-    )
-    result = _xrs("run", "--limit", "2", "--grace", "2", "--", sys.executable, "-c", script)
+    script = f"sleep 300 & echo $! > {pids}; wait"
+    result = _xrs("run", "--limit", "2", "--grace", "2", "--", "sh", "-c", script)
     assert result.returncode == 128 + signal.SIGTERM
     assert "session ended: EXPIRED" in result.stderr
     assert "stopping the command" in result.stderr
@@ -89,9 +81,11 @@ def test_a_command_outliving_its_session_is_stopped(tmp_path: Path) -> None:
 
 
 def test_a_command_ignoring_sigterm_is_killed_after_the_grace() -> None:
-    script = "import signal, time\nsignal.signal(signal.SIGTERM, signal.SIG_IGN)\ntime.sleep(300)"
-    result = _xrs("run", "--limit", "1", "--grace", "0.5", "--", sys.executable, "-c", script)
+    """`trap '' TERM` is inherited by `sleep` through exec: only SIGKILL ends it."""
+    script = "trap '' TERM; exec sleep 300"
+    result = _xrs("run", "--limit", "1", "--grace", "0.5", "--", "sh", "-c", script)
     assert result.returncode == 128 + signal.SIGKILL
+    assert "stopping the command (SIGTERM, then SIGKILL after 0.5 s)" in result.stderr
 
 
 def test_sigterm_to_xrs_reaches_the_command() -> None:

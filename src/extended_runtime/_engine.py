@@ -70,10 +70,13 @@ from ._events import (
     WakeAlarm,
 )
 from ._policy import Policy
-from ._timers import TimerKind, TimerQueue
+from ._timers import Scheduled, TimerKind, TimerQueue
 from ._transitions import REASONS, Trigger, transition
 
 __all__ = ["Engine", "Refusal"]
+
+#: The events a delegate hears (the others are for the host and the audit log).
+_DELEGATE_EVENTS = (SessionStarted, SessionWillExpire, SessionInvalidated)
 
 _ZERO = timedelta(0)
 _MAX_UNDELIVERED = 32
@@ -86,7 +89,11 @@ _ERROR = InvalidationReason.ERROR
 
 
 class _App:
-    """What the engine knows of one app."""
+    """What the engine knows of one app.
+
+    A scheduled alarm needs its app's record, so the record stays small: CPU samples and
+    undelivered sessions, which few apps have at a time, live in maps of the engine.
+    """
 
     __slots__ = (
         "alarms_disabled",
@@ -94,7 +101,6 @@ class _App:
         "app_id",
         "approved",
         "auto_launch",
-        "cpu",
         "gen",
         "launchable",
         "mode",
@@ -102,7 +108,6 @@ class _App:
         "scheduled",
         "silent",
         "state",
-        "undelivered",
     )
 
     def __init__(self, app_id: str, mode: SessionType | None, launchable: bool) -> None:
@@ -118,12 +123,10 @@ class _App:
         self.silent = 0
         self.running: _Session | None = None
         self.scheduled: _Session | None = None
-        self.cpu: deque[tuple[datetime, float]] | None = None
-        self.undelivered: list[_Session] | None = None
 
 
-class _Session:
-    """One live session."""
+class _Run:
+    """What only a started session has: its budget, its alerts, its relaunch deadline."""
 
     __slots__ = (
         "alert_by_host",
@@ -131,28 +134,15 @@ class _Session:
         "alert_seq",
         "alert_waiting",
         "alerted",
-        "app",
         "awaiting_delegate",
         "expires_at",
-        "gen",
-        "id",
         "last_alert_at",
-        "missed",
-        "start_date",
         "started_at",
-        "state",
-        "type",
     )
 
-    def __init__(self, session_id: str, app: _App, session_type: SessionType) -> None:
-        self.id = session_id
-        self.app = app
-        self.type = session_type
-        self.state = _S.NOT_STARTED
-        self.gen = app.gen
-        self.start_date: datetime | None = None
-        self.started_at: datetime | None = None
-        self.expires_at: datetime | None = None
+    def __init__(self, started_at: datetime, expires_at: datetime | None) -> None:
+        self.started_at = started_at
+        self.expires_at = expires_at
         self.alerted = False
         self.alert_seq = 0
         self.alert_by_host = False
@@ -160,6 +150,25 @@ class _Session:
         self.alert_haptic = HapticType.NOTIFICATION
         self.last_alert_at: datetime | None = None
         self.awaiting_delegate = False
+
+
+class _Session(Scheduled):
+    """One live session, and its own entry in the heap of scheduled starts (`Scheduled`).
+
+    Hundreds of thousands may wait for their start date, so a session holds only what waiting
+    needs; what running needs is in `run`, from the start on.
+    """
+
+    __slots__ = ("app", "gen", "id", "missed", "run", "state", "type")
+
+    def __init__(self, session_id: str, app: _App, session_type: SessionType) -> None:
+        super().__init__()
+        self.id = session_id
+        self.app = app
+        self.type = session_type
+        self.state = _S.NOT_STARTED
+        self.gen = app.gen
+        self.run: _Run | None = None
         self.missed: list[SessionEvent] | None = None
 
     @property
@@ -177,6 +186,9 @@ class Engine:
         self._apps: dict[str, _App] = {}
         self._sessions: dict[str, _Session] = {}
         self._running: dict[str, _Session] = {}
+        self._cpu: dict[str, deque[tuple[datetime, float]]] = {}  # samples, by app id
+        self._undelivered: dict[str, list[_Session]] = {}  # by app id
+        self._handed: dict[str, _Session] = {}  # handed over, no delegate yet
         self._timers: TimerQueue[_Session] = TimerQueue()
         self._out: list[Output] = []
         self._keep_awake = False
@@ -421,16 +433,15 @@ class Engine:
         """Enter RUNNING: set the expiration from `base`, arm expiry and warning, sample CPU."""
         app = session.app
         limit = self.policy.limit(session.type)
-        session.started_at = now
-        session.expires_at = None if limit is None else base + limit
+        expires = None if limit is None else base + limit
+        session.run = _Run(now, expires)
         app.running = session
         self._running[session.id] = session
         self._emit(
-            session,
-            SessionStarted(now, app.app_id, session.id, session.type, session.expires_at, lateness),
+            session, SessionStarted(now, app.app_id, session.id, session.type, expires, lateness)
         )
-        if session.expires_at is not None:
-            self._arm_expiry(session, session.expires_at, now)
+        if expires is not None:
+            self._arm_expiry(session, expires, now)
         self._arm_cpu_sampling(now)
         if not session.orphaned:
             self._out.append(SampleCpu((app.app_id,)))
@@ -445,9 +456,9 @@ class Engine:
 
     def _warn(self, session: _Session, now: datetime) -> None:
         session.state = transition(session.state, Trigger.WARN)
-        assert session.expires_at is not None
-        app_id = session.app.app_id
-        self._emit(session, SessionWillExpire(now, app_id, session.id, session.expires_at))
+        expires = _run(session).expires_at
+        assert expires is not None
+        self._emit(session, SessionWillExpire(now, session.app.app_id, session.id, expires))
 
     def _fire_start(self, session: _Session, now: datetime) -> None:
         """A scheduled session's date has come: run it, hand it over, launch or alert."""
@@ -462,7 +473,7 @@ class Engine:
         if not session.orphaned or session.state is not _S.RUNNING:
             return
         if app.alive:
-            session.awaiting_delegate = True
+            _run(session).awaiting_delegate = True
             self._hand_over(session, now)
         elif app.auto_launch is AutoLaunchAuthorizationStatus.ACTIVE and app.launchable:
             self._request_launch(session)
@@ -489,8 +500,10 @@ class Engine:
             app.scheduled = None
         self._running.pop(session.id, None)
         self._sessions.pop(session.id, None)
-        session.alert_seq += 1
-        session.awaiting_delegate = False
+        run = session.run
+        if run is not None:  # its pending alert and relaunch deadline no longer apply
+            run.alert_seq += 1
+            run.awaiting_delegate = False
         reason = REASONS[trigger]
         assert reason is not None
         event = SessionInvalidated(
@@ -503,15 +516,14 @@ class Engine:
             self._count_alarm(session, now)
 
     def _keep_undelivered(self, app: _App, session: _Session) -> None:
-        if app.undelivered is None:
-            app.undelivered = []
-        app.undelivered.append(session)
-        del app.undelivered[:-_MAX_UNDELIVERED]
+        undelivered = self._undelivered.setdefault(app.app_id, [])
+        undelivered.append(session)
+        del undelivered[:-_MAX_UNDELIVERED]
 
     def _count_alarm(self, session: _Session, now: datetime) -> None:
         """The silent-alarms rule: three ran-but-never-alerted alarms in a row disable alarms."""
         app = session.app
-        if session.alerted:
+        if _run(session).alerted:
             app.silent = 0
             return
         app.silent += 1
@@ -521,9 +533,14 @@ class Engine:
             self._out.append(AlarmsDisabled(now, app.app_id, app.silent))
 
     def _emit(self, session: _Session, event: SessionEvent) -> None:
-        """Announce a session event; an orphan also keeps it for its app's next process."""
+        """Announce a session event, and keep what a delegate must hear until it has.
+
+        An orphan's calls, and those of a session handed over but not yet acknowledged (no
+        delegate set), are kept in `missed` for the app's next process.
+        """
         self._out.append(event)
-        if session.orphaned:
+        unheard = session.orphaned or session.missed is not None
+        if unheard and isinstance(event, _DELEGATE_EVENTS):
             if session.missed is None:
                 session.missed = []
             session.missed.append(event)
@@ -554,11 +571,12 @@ class Engine:
             self._warn(session, now)
 
     def _on_alert(self, session: _Session, gen: int, now: datetime) -> None:
-        if session.state is _S.RUNNING and gen == session.alert_seq:
+        if session.state is _S.RUNNING and gen == _run(session).alert_seq:
             self._play(session, now)
 
     def _on_delegate_deadline(self, session: _Session, gen: int, now: datetime) -> None:
-        if session.state is _S.RUNNING and session.awaiting_delegate and gen == session.app.gen:
+        running = session.state is _S.RUNNING
+        if running and _run(session).awaiting_delegate and gen == session.app.gen:
             seconds = self.policy.relaunch_delegate_timeout.total_seconds()
             message = f"the relaunched app set no delegate within {seconds:g} s"
             self._end(session, Trigger.FAIL, now, ErrorCode.UNKNOWN, message)
@@ -578,10 +596,9 @@ class Engine:
 
     def _earliest_start(self) -> datetime | None:
         timers = self._timers
-        while (top := timers.peek_start()) is not None:
-            at, session = top
-            if session.state is _S.SCHEDULED and session.start_date == at:
-                return at
+        while (session := timers.peek_start()) is not None:
+            if session.state is _S.SCHEDULED:
+                return session.start_date
             timers.drop_start()
         return None
 
@@ -596,9 +613,10 @@ class Engine:
             return self._ignore(session_id, app_id, now, "the session is not running")
         if session.type is not SessionType.SMART_ALARM:
             return self._ignore(session_id, app_id, now, "only smart-alarm sessions can alert")
-        session.alert_seq += 1
-        session.alert_by_host = False
-        session.alert_haptic = HapticType(haptic)
+        run = _run(session)
+        run.alert_seq += 1
+        run.alert_by_host = False
+        run.alert_haptic = HapticType(haptic)
         self._play(session, now)
         return self._finish()
 
@@ -618,42 +636,40 @@ class Engine:
         session = self._sessions.get(session_id)
         if session is None or session.state is not _S.RUNNING:
             return self._finish()
-        if sequence != session.alert_seq or session.alert_by_host or not session.alert_waiting:
+        run = _run(session)
+        if sequence != run.alert_seq or run.alert_by_host or not run.alert_waiting:
             return self._finish()
-        session.alert_waiting = False
+        run.alert_waiting = False
         if delay is None or math.isnan(delay) or delay <= 0:
             return self._finish()
         delay = min(delay, self.policy.alert_interval_max)
-        session.alert_haptic = HapticType(haptic)
-        assert session.last_alert_at is not None
-        at = max(session.last_alert_at + timedelta(seconds=delay), now)
-        self._timers.add(at, TimerKind.ALERT, session, session.alert_seq)
+        run.alert_haptic = HapticType(haptic)
+        assert run.last_alert_at is not None
+        at = max(run.last_alert_at + timedelta(seconds=delay), now)
+        self._timers.add(at, TimerKind.ALERT, session, run.alert_seq)
         return self._finish()
 
     def _play(self, session: _Session, now: datetime) -> None:
-        session.alerted = True
-        session.last_alert_at = now
+        run = _run(session)
+        run.alerted = True
+        run.last_alert_at = now
         event = AlertPlayed(
-            now,
-            session.app.app_id,
-            session.id,
-            session.alert_haptic,
-            session.alert_by_host,
-            session.alert_seq,
+            now, session.app.app_id, session.id, run.alert_haptic, run.alert_by_host, run.alert_seq
         )
         self._emit(session, event)
-        if session.alert_by_host:
+        if run.alert_by_host:
             interval = timedelta(seconds=self.policy.alert_interval_default)
-            self._timers.add(now + interval, TimerKind.ALERT, session, session.alert_seq)
+            self._timers.add(now + interval, TimerKind.ALERT, session, run.alert_seq)
         else:
-            session.alert_waiting = True
+            run.alert_waiting = True
 
     def _start_host_alert(self, session: _Session, now: datetime) -> None:
         """The app cannot alert: the host plays its default alert until Stop or expiry."""
-        session.alert_seq += 1
-        session.alert_by_host = True
-        session.alert_waiting = False
-        session.alert_haptic = HapticType.NOTIFICATION
+        run = _run(session)
+        run.alert_seq += 1
+        run.alert_by_host = True
+        run.alert_waiting = False
+        run.alert_haptic = HapticType.NOTIFICATION
         self._play(session, now)
 
     def _ignore(self, session_id: str, app_id: str, now: datetime, why: str) -> list[Output]:
@@ -667,8 +683,10 @@ class Engine:
         app = self._app(app_id)
         app.alive = False
         app.gen += 1
+        for sid in [sid for sid, s in self._handed.items() if s.app is app]:
+            del self._handed[sid]
         app.state = ApplicationState.BACKGROUND
-        app.cpu = None
+        self._cpu.pop(app_id, None)
         session = app.running
         if session is None:
             return self._finish()
@@ -678,7 +696,7 @@ class Engine:
             message = "the app exited during its physical-therapy session"
             self._end(session, Trigger.FAIL, now, ErrorCode.UNKNOWN, message)
         elif app.auto_launch is AutoLaunchAuthorizationStatus.ACTIVE and app.launchable:
-            session.alert_seq += 1
+            _run(session).alert_seq += 1
             self._request_launch(session)
         else:
             self._start_host_alert(session, now)
@@ -689,9 +707,8 @@ class Engine:
         app = self._app(app_id)
         app.alive = True
         app.state = ApplicationState.BACKGROUND if by_host else ApplicationState.ACTIVE
-        for ended in app.undelivered or ():
+        for ended in list(self._undelivered.get(app_id, ())):
             self._hand_over(ended, now)
-        app.undelivered = None
         running = app.running
         if running is not None and running.gen != app.gen:
             self._hand_over(running, now)
@@ -702,27 +719,47 @@ class Engine:
         app = self._app(app_id)
         self._out.append(AppLaunchFailed(now, app_id, message))
         session = app.running
-        if session is not None and session.awaiting_delegate and session.orphaned:
-            session.awaiting_delegate = False
+        if session is not None and _run(session).awaiting_delegate and session.orphaned:
+            _run(session).awaiting_delegate = False
             self._start_host_alert(session, now)
         return self._finish()
 
     def delegate_attached(self, session_id: str, now: datetime) -> list[Output]:
-        """A handed-over session got its delegate: the relaunch deadline no longer applies."""
-        session = self._sessions.get(session_id)
-        if session is not None:
-            session.awaiting_delegate = False
+        """A handed-over session got its delegate: it hears what it missed, so the engine
+        forgets that, and the relaunch deadline no longer applies."""
+        session = self._handed.pop(session_id, None) or self._sessions.get(session_id)
+        if session is None:
+            return self._finish()
+        session.missed = None
+        if session.run is not None:
+            session.run.awaiting_delegate = False
+        undelivered = self._undelivered.get(session.app.app_id)
+        if undelivered is not None and session in undelivered:
+            undelivered.remove(session)
+            if not undelivered:
+                del self._undelivered[session.app.app_id]
         return self._finish()
 
     def _request_launch(self, session: _Session) -> None:
-        session.awaiting_delegate = True
+        _run(session).awaiting_delegate = True
         self._out.append(LaunchApp(session.app.app_id, session.id))
 
     def _hand_over(self, session: _Session, now: datetime) -> None:
-        app = session.app
+        """Give a session to the app's new process; kept until a delegate acknowledges it.
+
+        A running session always begins with `did_start` for its new delegate.
+        """
+        app, run = session.app, session.run
         session.gen = app.gen
-        missed = tuple(session.missed or ())
-        session.missed = None
+        missed = list(session.missed or ())
+        running = session.state is _S.RUNNING and run is not None
+        if running and run is not None and not any(isinstance(e, SessionStarted) for e in missed):
+            started = SessionStarted(
+                run.started_at, app.app_id, session.id, session.type, run.expires_at
+            )
+            missed.insert(0, started)
+        session.missed = missed
+        self._handed[session.id] = session
         self._out.append(
             SessionHandedOver(
                 now,
@@ -730,11 +767,11 @@ class Engine:
                 session.id,
                 session.type,
                 session.state,
-                session.expires_at,
-                missed,
+                None if run is None else run.expires_at,
+                tuple(missed),
             )
         )
-        if session.awaiting_delegate and session.state is _S.RUNNING:
+        if run is not None and run.awaiting_delegate and session.state is _S.RUNNING:
             deadline = now + self.policy.relaunch_delegate_timeout
             self._timers.add(deadline, TimerKind.DELEGATE_DEADLINE, session, app.gen)
 
@@ -807,20 +844,30 @@ class Engine:
         """
         app = self._app(app_id)
         session = app.running
-        if session is None or session.orphaned or session.started_at is None:
-            app.cpu = None
+        run = None if session is None else session.run
+        if session is None or run is None or session.orphaned:
+            self._cpu.pop(app_id, None)
             return self._finish()
-        samples = app.cpu if app.cpu is not None else deque()
-        app.cpu = samples
+        samples = self._cpu.get(app_id)
+        if samples is None:
+            samples = self._cpu[app_id] = deque()
         samples.append((now, cpu_seconds))
         window = self.policy.cpu_window
-        start = max(now - window, session.started_at)
+        start = max(now - window, run.started_at)
         while len(samples) > 1 and samples[1][0] <= start:
             samples.popleft()
         used = cpu_seconds - samples[0][1]
-        if used / window.total_seconds() > self.policy.cpu_budget(session.type):
-            self._end(session, Trigger.EXCEED_CPU, now)
+        if used / window.total_seconds() <= self.policy.cpu_budget(session.type):
+            return []  # within budget: nothing changed, so there is nothing to report
+        self._end(session, Trigger.EXCEED_CPU, now)
         return self._finish()
+
+
+def _run(session: _Session) -> _Run:
+    """The run of a session that has started (RUNNING, or ended after running)."""
+    run = session.run
+    assert run is not None, f"session {session.id} has not started"
+    return run
 
 
 def _unsupported(mode: SessionType) -> str:

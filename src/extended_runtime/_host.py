@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import weakref
 from abc import ABC, abstractmethod
 from collections import deque
 from collections.abc import Callable, Iterable
@@ -86,7 +87,10 @@ class Host(ABC):
         self.store = store
         self.cpu = cpu
         self._lock = threading.RLock()
+        #: Objects that hear their session's events, by session id.
         self._objects: dict[str, ExtendedRuntimeSession] = {}
+        #: Every object a process of each app holds (calls may still be queued for them).
+        self._held_by: dict[str, weakref.WeakSet[ExtendedRuntimeSession]] = {}
         self._apps: dict[str, App] = {}
         self._handlers: dict[type[Any], Callable[[Any], Iterable[Output]]] = {
             SessionScheduled: self._on_session_event,
@@ -153,21 +157,26 @@ class Host(ABC):
 
     # ------------------------------------------------------------------ session commands
 
+    def _attach(self, session: ExtendedRuntimeSession) -> None:
+        """`session` hears its events from now on, until its app's process exits."""
+        self._objects[session.session_id] = session
+        self._held_by.setdefault(session.app.app_id, weakref.WeakSet()).add(session)
+
     def start(self, session: ExtendedRuntimeSession) -> None:
         with self._lock:
-            self._objects[session.session_id] = session
+            self._attach(session)
             outputs = self.engine.start(session.session_id, session.app.app_id, self.now)
             self._apply(outputs)
 
     def start_at(self, session: ExtendedRuntimeSession, when: datetime) -> None:
         with self._lock:
-            self._objects[session.session_id] = session
+            self._attach(session)
             now = self.now
             self._apply(self.engine.start_at(session.session_id, session.app.app_id, when, now))
 
     def invalidate(self, session: ExtendedRuntimeSession) -> None:
         with self._lock:
-            self._objects[session.session_id] = session
+            self._attach(session)
             outputs = self.engine.invalidate(session.session_id, session.app.app_id, self.now)
             self._apply(outputs)
 
@@ -180,8 +189,7 @@ class Host(ABC):
         """A handed-over session got a delegate: cancel the deadline, deliver what it missed."""
         with self._lock:
             self._apply(self.engine.delegate_attached(session.session_id, self.now))
-            for event in session._take_held():
-                self._post(event.at, partial(session._dispatch, event), session._loop)
+            self._post(self.now, session._drain_held, session._loop)
 
     def request_auto_launch(self, app: App) -> AutoLaunchAuthorizationStatus:
         """Apple's `requestAutoLaunchAuthorizationStatus`: ask the user once, then remember."""
@@ -259,9 +267,10 @@ class Host(ABC):
         if app is None:
             return ()
         session = ExtendedRuntimeSession._adopt(app, event)
-        if event.state is not SessionState.INVALID:
-            self._objects[event.session_id] = session
-        self._post(event.at, partial(app._hand_over, session), None)
+        self._attach(session)
+        if event.state is SessionState.INVALID:
+            del self._objects[event.session_id]
+        self._post(event.at, partial(_hand_over, app, session), None)
         return ()
 
     def _on_ignored(self, event: RequestIgnored) -> Iterable[Output]:
@@ -313,9 +322,17 @@ class Host(ABC):
                 outputs.extend(self.engine.observe_cpu(app_id, seconds, now))
         return outputs
 
-    def _drop_objects(self, app_id: str) -> None:
-        """The app's process is gone: its session objects hear nothing more."""
-        for sid, session in list(self._objects.items()):
-            if session.app.app_id == app_id:
-                session._dead = True
-                del self._objects[sid]
+    def _drop_objects(self, app_id: str) -> list[ExtendedRuntimeSession]:
+        """The app's process is gone: its session objects hear nothing more; returns them."""
+        dropped = list(self._held_by.pop(app_id, ()))
+        for session in dropped:
+            session._dead = True
+            if self._objects.get(session.session_id) is session:
+                del self._objects[session.session_id]
+        return dropped
+
+
+def _hand_over(app: App, session: ExtendedRuntimeSession) -> None:
+    """Run the relaunch handlers, unless the process exited before they could run."""
+    if not session._dead:
+        app._hand_over(session)

@@ -153,16 +153,25 @@ def _wait_child(child: subprocess.Popen[bytes], watcher: _Watcher) -> None:
 
 
 def _stop_tree(child: subprocess.Popen[bytes], grace: float) -> None:
-    """SIGTERM the child and its descendants, SIGKILL whatever is left after `grace`."""
+    """SIGTERM the child and its descendants, SIGKILL whatever is left after `grace`.
+
+    The child itself is waited for through `Popen` (which reaps it and keeps its status);
+    its descendants, not ours to reap, through psutil.
+    """
     import psutil
 
     try:
-        tree = [psutil.Process(child.pid), *psutil.Process(child.pid).children(recursive=True)]
+        descendants = psutil.Process(child.pid).children(recursive=True)
     except psutil.NoSuchProcess:
-        return
-    for process in tree:
+        descendants = []
+    child.send_signal(signal.SIGTERM)
+    for process in descendants:
         _signal(process, signal.SIGTERM)
-    _, alive = psutil.wait_procs(tree, timeout=grace)
+    try:
+        child.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        child.kill()
+    _, alive = psutil.wait_procs(descendants, timeout=grace)
     for process in alive:
         _signal(process, signal.SIGKILL)
     psutil.wait_procs(alive, timeout=grace)

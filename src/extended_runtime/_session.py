@@ -296,9 +296,11 @@ class ExtendedRuntimeSession:
                 session._reason, session._error = missed.reason, missed.error
         return session
 
-    def _take_held(self) -> list[SessionEvent]:
-        held, self._held = self._held or [], None
-        return held
+    def _drain_held(self) -> None:
+        """Deliver, in order, what a handed-over session heard before it had a delegate."""
+        while self._held and not self._dead:
+            self._dispatch_now(self._held.pop(0))
+        self._held = None
 
     def _apply_event(self, event: SessionEvent) -> None:
         """Mirror a state change from the engine (called by the host, under its lock)."""
@@ -315,7 +317,16 @@ class ExtendedRuntimeSession:
             watcher()
 
     def _dispatch(self, event: SessionEvent) -> None:
-        """Make the delegate call for `event` (posted by the host; runs serially)."""
+        """Make the delegate call for `event` (posted by the host; runs serially).
+
+        A handed-over session keeps its events until its delegate's backlog is delivered.
+        """
+        if self._held is not None:
+            self._held.append(event)
+        else:
+            self._dispatch_now(event)
+
+    def _dispatch_now(self, event: SessionEvent) -> None:
         delegate = self._delegate
         if delegate is None or self._dead:
             return
@@ -331,6 +342,8 @@ class ExtendedRuntimeSession:
     ) -> tuple[float | None, HapticType]:
         """Call the repeat handler; any failure stops the repetition and is logged."""
         handler = self._repeat_handler
+        if self._dead:
+            return None, played
         if handler is None:
             return default, played
         try:

@@ -22,17 +22,21 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
 from .._app import App
 from .._backends.memory import MemoryEventSink, MemoryStore
 from .._clock import as_utc, to_seconds
 from .._conditions import Conditions
 from .._engine import Engine
-from .._enums import ApplicationState, HapticType, SessionType
-from .._events import Event, Output
+from .._enums import ApplicationState, HapticType, SessionState, SessionType
+from .._events import Event, Output, SessionEvent, SessionInvalidated
 from .._host import Host
 from .._policy import Policy
 from ..abc import AlertBackend, CpuSource, KeepAwakeBackend, WakeAlarmBackend
+
+if TYPE_CHECKING:
+    from .._session import ExtendedRuntimeSession
 
 __all__ = ["RecordedAlert", "VirtualHost"]
 
@@ -121,6 +125,8 @@ class VirtualHost(Host):
         self._events = MemoryEventSink()
         self._cpu = _Cpu(self)
         self.launches: list[tuple[datetime, str]] = []
+        #: Session objects of exited processes: they hear nothing, but their state stays true.
+        self._exited: dict[str, list[ExtendedRuntimeSession]] = {}
         super().__init__(
             Engine(policy),
             alerts=self._recorder,
@@ -233,10 +239,19 @@ class VirtualHost(Host):
     def terminate(self, app: App) -> None:
         """The app's process is gone; its session objects hear nothing more."""
         with self._lock:
-            self._drop_objects(app.app_id)
+            for session in self._drop_objects(app.app_id):
+                if session.state is not SessionState.INVALID:
+                    self._exited.setdefault(session.session_id, []).append(session)
             app._state = ApplicationState.BACKGROUND
             self._cpu.set_load(app.app_id, 0.0)
             self._apply(self.engine.app_exited(app.app_id, self._now))
+
+    def _on_session_event(self, event: SessionEvent) -> Iterable[Output]:
+        for exited in self._exited.get(event.session_id, ()):
+            exited._apply_event(event)
+        if isinstance(event, SessionInvalidated):
+            self._exited.pop(event.session_id, None)
+        return super()._on_session_event(event)
 
     def launch(self, app: App) -> None:
         """The user launches the app (it starts ACTIVE) and it hears what it missed."""

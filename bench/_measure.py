@@ -1,0 +1,74 @@
+"""What every benchmark shares: the stopwatch, the memory readings, one core, the JSON report.
+
+This is the only module in `bench/` that reads a clock, and it reads only the two duration
+clocks: `time.perf_counter` (wall time) and `time.process_time` (CPU time of this process).
+Instants (the date of a run) come from the package's own clock, in `run.py`.
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import os
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TypeVar
+
+__all__ = [
+    "Elapsed",
+    "measure",
+    "pin_to_one_core",
+    "report",
+    "rss_bytes",
+    "settled_rss",
+]
+
+T = TypeVar("T")
+
+_STATM = Path("/proc/self/statm")
+_PAGE = os.sysconf("SC_PAGE_SIZE")
+
+
+@dataclass(frozen=True, slots=True)
+class Elapsed:
+    """How long something took: wall seconds and CPU seconds of this process."""
+
+    wall: float
+    cpu: float
+
+
+def measure(work: Callable[[], T]) -> tuple[T, Elapsed]:
+    """Run `work` once and return its result with the time it took."""
+    wall0, cpu0 = time.perf_counter(), time.process_time()
+    result = work()
+    wall1, cpu1 = time.perf_counter(), time.process_time()
+    return result, Elapsed(wall1 - wall0, cpu1 - cpu0)
+
+
+def pin_to_one_core() -> int:
+    """Pin this process to one CPU (CPU 0 when allowed) and return which."""
+    allowed = os.sched_getaffinity(0)
+    cpu = 0 if 0 in allowed else min(allowed)
+    os.sched_setaffinity(0, {cpu})
+    return cpu
+
+
+def rss_bytes() -> int:
+    """The resident set size of this process, from /proc/self/statm."""
+    resident_pages = int(_STATM.read_text(encoding="ascii").split()[1])
+    return resident_pages * _PAGE
+
+
+def settled_rss() -> int:
+    """The RSS after a full garbage collection, so freed cycles do not count."""
+    gc.collect()
+    return rss_bytes()
+
+
+def report(result: dict[str, object]) -> None:
+    """Hand a benchmark's result to `run.py`: one JSON object on the last line of stdout."""
+    sys.stdout.write(json.dumps(result, sort_keys=True) + "\n")
+    sys.stdout.flush()
