@@ -117,3 +117,44 @@ def _wait_for_child(pid: int) -> None:
             return
         time.sleep(0.05)
     raise AssertionError("xrs did not start the command")
+
+
+_TERMINAL_DRIVER = """
+import os, pty, sys, time
+counter, script = sys.argv[1], sys.argv[2]
+pid, fd = pty.fork()
+if pid == 0:
+    os.execv(sys.executable, [sys.executable, "-m", "extended_runtime", "run", "-q", "--",
+                              sys.executable, "-c", script])
+seen = b""
+while b"ready" not in seen:
+    seen += os.read(fd, 1024)
+os.write(fd, b"\\x03")  # Ctrl-C, typed on the terminal
+_, status = os.waitpid(pid, 0)
+print(os.waitstatus_to_exitcode(status))
+"""
+
+
+def test_ctrl_c_in_a_terminal_reaches_the_command_once(tmp_path: Path) -> None:
+    """A real pseudo-terminal: its Ctrl-C reaches the command once, not again through xrs."""
+    counter = tmp_path / "interrupts"
+    script = (
+        "import signal, sys, time\n"
+        "count = 0\n"
+        "def interrupted(signum, frame):\n"
+        "    global count\n"
+        "    count += 1\n"
+        f"    open({str(counter)!r}, 'w').write(str(count))\n"
+        "signal.signal(signal.SIGINT, interrupted)\n"
+        "print('ready', flush=True)\n"
+        "time.sleep(1.5)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", _TERMINAL_DRIVER, str(counter), script],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.stdout.strip() == "0", result.stderr
+    assert counter.read_text() == "1"

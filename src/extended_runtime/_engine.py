@@ -22,9 +22,11 @@ What it owns:
 
 Apps and processes: an app is *alive* while a process of it runs. Each process gets a
 generation number; a session belongs to the generation that created (or was handed) it. When
-the process exits, its sessions become *orphans*: their events are kept as `missed` and handed
-to the next process of the app in a `SessionHandedOver`, which is how a relaunched app hears
-of a session it did not create.
+the process exits, its sessions become *orphans*: the calls their delegate should have heard
+are kept as `missed` and handed to the next process of the app in a `SessionHandedOver`, which
+is how a relaunched app hears of a session it did not create. The engine keeps them until that
+process sets a delegate (`delegate_attached`), so a process that exits before doing so loses
+nothing: the next one is handed the session again.
 
 Ended sessions leave the engine at once (the store and the audit log keep history), so memory
 grows with live sessions only.

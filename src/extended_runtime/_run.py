@@ -6,8 +6,9 @@ The flow, in one thread plus the host's:
    whose limit for that type is `--limit` when given (never longer than the type's own);
 2. start the session and wait for `did_start` or `did_invalidate`; a refused session ends
    `xrs run` with `EXIT_SESSION_REFUSED`, and the command is never run;
-3. run the command as a child, forwarding SIGTERM, SIGHUP and SIGINT to it, and wait for
-   whichever comes first: the child exits, or the session ends;
+3. run the command as a child, forwarding SIGTERM, SIGHUP and SIGINT to it (not a terminal's
+   Ctrl-C, which reaches it anyway), and wait for whichever comes first: the child exits, or
+   the session ends;
 4. if the child exited, invalidate the session; if the session ended first, stop the child's
    whole process tree (SIGTERM, then SIGKILL after the grace period);
 5. exit with the child's status, shell style (128 + N for signal N).
@@ -192,11 +193,24 @@ def _forward_signals(child: subprocess.Popen[bytes]) -> dict[int, _Handler]:
     if threading.current_thread() is not threading.main_thread():
         return {}
 
+    from_terminal = _in_terminal_foreground()
+
     def forward(signum: int, frame: FrameType | None) -> None:
+        # a terminal's Ctrl-C already reached the command, which is in our process group
+        if signum == signal.SIGINT and from_terminal:
+            return
         if child.poll() is None:
             os.kill(child.pid, signum)
 
     return {signum: signal.signal(signum, forward) for signum in _FORWARDED}
+
+
+def _in_terminal_foreground() -> bool:
+    """Whether this process group is the foreground group of the controlling terminal."""
+    try:
+        return os.tcgetpgrp(sys.stdin.fileno()) == os.getpgrp()
+    except (OSError, ValueError):
+        return False
 
 
 def _restore_signals(previous: dict[int, _Handler]) -> None:
