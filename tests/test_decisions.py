@@ -1203,6 +1203,23 @@ def test_three_silent_alarms_disable_alarms(
     assert error_code(call) is ErrorCode.BAR_DISABLED
 
 
+def test_alarms_work_again_once_the_user_allows_them(host: VirtualHost) -> None:
+    app = host.app("org.example.sleep", ALARM)
+    for _ in range(3):
+        run_silent_alarm(host, app)
+    host.allow_alarms(app)
+    assert not host.engine.alarms_disabled(app.app_id)
+    session, rec = open_session(host, app)
+    session.start_at(T0 + sec(600))
+    host.advance(0)
+    assert session.state is _S.SCHEDULED
+    assert rec.calls == []
+    session.invalidate()
+    for _ in range(2):  # the count starts again from zero
+        run_silent_alarm(host, app)
+    assert not host.engine.alarms_disabled(app.app_id)
+
+
 def test_two_silent_alarms_do_not_disable_alarms(host: VirtualHost) -> None:
     app = host.app("org.example.sleep", ALARM)
     for _ in range(2):

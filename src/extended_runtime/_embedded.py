@@ -104,9 +104,9 @@ class EmbeddedHost(Host):
                 if deadline is not None and deadline <= now:
                     self._apply(self.engine.advance(now))
                     continue
-                wait = MAX_WAIT
-                if deadline is not None:
-                    wait = min(wait, (deadline - now).total_seconds())
+                # with nothing due, sleep until a command; else look again at least every
+                # MAX_WAIT seconds, so a jump of the wall clock is noticed soon
+                wait = None if deadline is None else min(MAX_WAIT, (deadline - now).total_seconds())
                 self._wakeup.wait(wait)
 
     # ------------------------------------------------------------------ life

@@ -35,7 +35,8 @@ DEFAULT_MESSAGES: dict[ErrorCode, str] = {
         "The app used more CPU than its session type allows over the last 60 seconds."
     ),
     ErrorCode.BAR_DISABLED: (
-        "Alarms are disabled for this app; the user must allow them again (xrs apps allow APP_ID)."
+        "Alarms are disabled for this app because its recent alarms never alerted the user; "
+        "they stay off until the user allows them again."
     ),
     ErrorCode.NOT_APPROVED_TO_START_SESSION: (
         "The app is not approved to start a session: it declares no background mode, "

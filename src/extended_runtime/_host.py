@@ -288,10 +288,10 @@ class Host(ABC):
 
     def _on_alarms_disabled(self, event: AlarmsDisabled) -> Iterable[Output]:
         log.warning(
-            "alarms of %s are disabled after %d silent alarms; allow them with `xrs apps allow %s`",
+            "alarms of %s are disabled: %d alarms in a row ran without alerting the user; "
+            "its alarms fail with BAR_DISABLED until the user allows them again",
             event.app_id,
             event.count,
-            event.app_id,
         )
         return ()
 
@@ -321,6 +321,11 @@ class Host(ABC):
             if seconds is not None:
                 outputs.extend(self.engine.observe_cpu(app_id, seconds, now))
         return outputs
+
+    def allow_alarms(self, app: App) -> None:
+        """The user allows an app's alarms again after silent alarms disabled them."""
+        with self._lock:
+            self._apply(self.engine.allow_alarms(app.app_id, self.now))
 
     def _drop_objects(self, app_id: str) -> list[ExtendedRuntimeSession]:
         """The app's process is gone: its session objects hear nothing more; returns them."""
