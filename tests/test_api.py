@@ -144,8 +144,9 @@ def test_import_is_light() -> None:
     """`import extended_runtime` loads no engine, CLI, asyncio, psutil or click."""
     code = (
         "import sys, extended_runtime\n"
-        "heavy = {'asyncio', 'click', 'psutil', 'extended_runtime._engine',"
-        " 'extended_runtime._embedded', 'extended_runtime._cli'}\n"
+        "heavy = {'asyncio', 'click', 'psutil', 'tomllib', 'extended_runtime._engine',"
+        " 'extended_runtime._embedded', 'extended_runtime._cli', 'extended_runtime._host',"
+        " 'extended_runtime._events', 'extended_runtime._policy'}\n"
         "print(sorted(heavy & set(sys.modules)))\n"
     )
     loaded = subprocess.run(

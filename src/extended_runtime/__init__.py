@@ -14,6 +14,8 @@ user with repeating haptics, sound and notifications.
 Every public name is exported here, once; implementation modules are private.
 """
 
+from typing import TYPE_CHECKING
+
 from ._app import App
 from ._delegate import ExtendedRuntimeSessionDelegate, SessionDelegate
 from ._enums import (
@@ -26,8 +28,10 @@ from ._enums import (
     SessionType,
 )
 from ._errors import ERROR_DOMAIN, ExtendedRuntimeSessionError, ManifestError, SessionUsageError
-from ._policy import Policy
 from ._session import ExtendedRuntimeSession
+
+if TYPE_CHECKING:
+    from ._policy import Policy
 
 __all__ = [
     "ERROR_DOMAIN",
@@ -49,3 +53,12 @@ __all__ = [
 ]
 
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str) -> object:
+    """`Policy` is loaded on first use: only hosts need it, and `import` stays quick."""
+    if name == "Policy":
+        from ._policy import Policy
+
+        return Policy
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

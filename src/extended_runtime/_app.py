@@ -20,9 +20,7 @@ from __future__ import annotations
 import logging
 import os
 import re
-import shlex
 import threading
-import tomllib
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -93,6 +91,8 @@ class App:
     @classmethod
     def from_file(cls, path: Path) -> App:
         """Read `extended-runtime.toml` or the `[tool.extended-runtime]` table of a pyproject."""
+        import tomllib
+
         try:
             data = tomllib.loads(path.read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
@@ -196,6 +196,8 @@ class App:
 
 
 def _has_table(pyproject: Path) -> bool:
+    import tomllib
+
     try:
         data = tomllib.loads(pyproject.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
@@ -228,6 +230,8 @@ def _check_launch(launch: object) -> tuple[str, ...] | None:
     if launch is None:
         return None
     if isinstance(launch, str):
+        import shlex
+
         argv = shlex.split(launch)
     elif isinstance(launch, list | tuple) and all(isinstance(a, str) for a in launch):
         argv = list(launch)

@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import sys
-import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import datetime
@@ -34,17 +34,11 @@ from ._enums import (
     SessionType,
 )
 from ._errors import ExtendedRuntimeSessionError, SessionUsageError
-from ._events import (
-    SessionEvent,
-    SessionHandedOver,
-    SessionInvalidated,
-    SessionStarted,
-    SessionWillExpire,
-)
 
 if TYPE_CHECKING:
     from ._app import App
     from ._delegate import SessionDelegate
+    from ._events import SessionEvent, SessionHandedOver
 
 __all__ = ["ExtendedRuntimeSession", "RepeatHandler"]
 
@@ -69,7 +63,7 @@ class ExtendedRuntimeSession:
             app = App.current()
         self._app = app
         self._delegate = delegate
-        self._id = uuid.uuid4().hex
+        self._id = os.urandom(16).hex()  # 128 random bits, like a UUID4
         self._state = SessionState.NOT_STARTED
         self._expiration: datetime | None = None
         self._reason: InvalidationReason | None = None
@@ -291,6 +285,8 @@ class ExtendedRuntimeSession:
         session._expiration = event.expiration_date
         session._loop = None
         session._held = list(event.missed)
+        from ._events import SessionInvalidated  # here: events load with the first host
+
         for missed in event.missed:
             if isinstance(missed, SessionInvalidated):
                 session._reason, session._error = missed.reason, missed.error
@@ -304,6 +300,8 @@ class ExtendedRuntimeSession:
 
     def _apply_event(self, event: SessionEvent) -> None:
         """Mirror a state change from the engine (called by the host, under its lock)."""
+        from ._events import SessionInvalidated, SessionStarted, SessionWillExpire
+
         if isinstance(event, SessionStarted):
             self._state = SessionState.RUNNING
             self._expiration = event.expiration_date
@@ -327,6 +325,8 @@ class ExtendedRuntimeSession:
             self._dispatch_now(event)
 
     def _dispatch_now(self, event: SessionEvent) -> None:
+        from ._events import SessionInvalidated, SessionStarted, SessionWillExpire
+
         delegate = self._delegate
         if delegate is None or self._dead:
             return
