@@ -96,7 +96,7 @@ def _warm_engine() -> Engine:
             engine.set_next_alert(f"h{n}", 1, 3.0, HapticType.NOTIFICATION, ring)
         else:
             engine.start(f"h{n}", app_id, ring)
-        engine.observe_cpu(app_id, 1.0, ring + timedelta(seconds=5))
+        engine.observe_cpu({app_id: 1.0}, ring + timedelta(seconds=5))
         engine.app_exited(app_id, ring + timedelta(seconds=10))
         engine.app_launched(app_id, ring + timedelta(seconds=20), by_host=False)
     engine.advance(NOW)

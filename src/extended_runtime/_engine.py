@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 
 from ._conditions import Conditions
@@ -196,6 +196,8 @@ class Engine:
         self._keep_awake = False
         self._wake_at: datetime | None = None
         self._cpu_armed = False
+        self._window_seconds = self.policy.cpu_window.total_seconds()
+        self._budgets = {kind: self.policy.cpu_budget(kind) for kind in SessionType}
         self._fire: dict[TimerKind, Callable[[_Session, int, datetime], None]] = {
             TimerKind.EXPIRE: self._on_expire,
             TimerKind.DELEGATE_DEADLINE: self._on_delegate_deadline,
@@ -838,30 +840,30 @@ class Engine:
         if apps:
             self._out.append(SampleCpu(apps))
 
-    def observe_cpu(self, app_id: str, cpu_seconds: float, now: datetime) -> list[Output]:
-        """CPU seconds the app's process tree has used so far (a counter that only grows).
+    def observe_cpu(self, readings: Mapping[str, float], now: datetime) -> list[Output]:
+        """CPU seconds each app's process tree has used so far (counters that only grow).
 
         Over the last `cpu_window`, counting time before the session started as zero, the
         average cores used above the type's budget end the session (EXCEEDED_RESOURCE_LIMITS).
         """
-        app = self._app(app_id)
-        session = app.running
-        run = None if session is None else session.run
-        if session is None or run is None or session.orphaned:
-            self._cpu.pop(app_id, None)
-            return self._finish()
-        samples = self._cpu.get(app_id)
-        if samples is None:
-            samples = self._cpu[app_id] = deque()
-        samples.append((now, cpu_seconds))
-        window = self.policy.cpu_window
-        start = max(now - window, run.started_at)
-        while len(samples) > 1 and samples[1][0] <= start:
-            samples.popleft()
-        used = cpu_seconds - samples[0][1]
-        if used / window.total_seconds() <= self.policy.cpu_budget(session.type):
-            return []  # within budget: nothing changed, so there is nothing to report
-        self._end(session, Trigger.EXCEED_CPU, now)
+        horizon = now - self.policy.cpu_window
+        over: list[_Session] = []
+        for app_id, cpu_seconds in readings.items():
+            session = self._app(app_id).running
+            if session is None or session.run is None or session.orphaned:
+                self._cpu.pop(app_id, None)
+                continue
+            samples = self._cpu.get(app_id)
+            if samples is None:
+                samples = self._cpu[app_id] = deque()
+            samples.append((now, cpu_seconds))
+            start = max(horizon, session.run.started_at)
+            while len(samples) > 1 and samples[1][0] <= start:
+                samples.popleft()
+            if (cpu_seconds - samples[0][1]) / self._window_seconds > self._budgets[session.type]:
+                over.append(session)
+        for session in over:
+            self._end(session, Trigger.EXCEED_CPU, now)
         return self._finish()
 
 

@@ -314,13 +314,12 @@ class Host(ABC):
         return self._launch(self._apps.get(effect.app_id), effect.session_id)
 
     def _on_sample_cpu(self, effect: SampleCpu) -> Iterable[Output]:
-        outputs: list[Output] = []
-        now = self.now
+        readings = {}
         for app_id in effect.app_ids:
             seconds = self._cpu_seconds(app_id)
             if seconds is not None:
-                outputs.extend(self.engine.observe_cpu(app_id, seconds, now))
-        return outputs
+                readings[app_id] = seconds
+        return self.engine.observe_cpu(readings, self.now) if readings else ()
 
     def allow_alarms(self, app: App) -> None:
         """The user allows an app's alarms again after silent alarms disabled them."""
