@@ -13,6 +13,7 @@ from extended_runtime import (
     ApplicationState,
     AutoLaunchAuthorizationStatus,
     ErrorCode,
+    ExtendedRuntimeSession,
     ExtendedRuntimeSessionError,
     HapticType,
     InvalidationReason,
@@ -20,6 +21,7 @@ from extended_runtime import (
     SessionType,
     SessionUsageError,
 )
+from extended_runtime.testing import VirtualHost
 
 CONTRACT = {
     "ExtendedRuntimeSession",
@@ -169,3 +171,17 @@ def test_cli_help_does_not_load_the_engine() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=False
     )
     assert result.stdout.strip().splitlines()[-1] == "False False"
+
+
+def test_repr_follows_apples_description_layout() -> None:
+    host = VirtualHost()
+    session = ExtendedRuntimeSession(host.app("org.example.alarm", SessionType.SMART_ALARM))
+    assert repr(session) == (
+        f"<ExtendedRuntimeSession: org.example.alarm> state=0, sessionID={session.session_id}, "
+        "expirationDate=(null)"
+    )
+    session.start_at(host.now)
+    assert repr(session).endswith("state=2, sessionID=" + session.session_id
+                                  + ", expirationDate=2026-01-05 06:30:00 +0000")  # fmt: skip
+    assert len(session.session_id) == 32
+    assert int(session.session_id, 16) >= 0

@@ -123,10 +123,13 @@ class ExtendedRuntimeSession:
         return self._error
 
     def __repr__(self) -> str:
-        expiry = "None" if self._expiration is None else self._expiration.isoformat()
+        """Apple's `description` layout, so logs read the same on both sides."""
+        expiry = "(null)"
+        if self._expiration is not None:
+            expiry = self._expiration.strftime("%Y-%m-%d %H:%M:%S +0000")
         return (
-            f"<ExtendedRuntimeSession {self._app.app_id} state={self._state.name} "
-            f"session_id={self._id} expiration_date={expiry}>"
+            f"<ExtendedRuntimeSession: {self._app.app_id}> state={int(self._state)}, "
+            f"sessionID={self._id}, expirationDate={expiry}"
         )
 
     # ------------------------------------------------------------------ commands
