@@ -59,6 +59,14 @@ def open_session(
     return ExtendedRuntimeSession(app=app, delegate=recorder), recorder
 
 
+def begin(session: ExtendedRuntimeSession, call: str, when: datetime) -> None:
+    """`start()` when `call` is "start", else `start_at(when)`."""
+    if call == "start":
+        session.start()
+    else:
+        session.start_at(when)
+
+
 def error_code(call: Call) -> ErrorCode | None:
     return None if call.error is None else call.error.code
 
@@ -477,10 +485,7 @@ def test_start_or_start_at_on_a_started_session_raises_usage_error(
     engine_state = host.engine.session_state(session.session_id)
     expiration = session.expiration_date
     with pytest.raises(SessionUsageError, match=state.name):
-        if call == "start":
-            session.start()
-        else:
-            session.start_at(T0 + sec(1200))
+        begin(session, call, T0 + sec(1200))
     assert session.state is state
     assert session.expiration_date == expiration
     assert host.engine.session_state(session.session_id) is engine_state
@@ -586,10 +591,7 @@ def test_precondition_order_must_be_active_before_not_approved(
 ) -> None:
     app = host.app("org.example.nomode", None, state=ApplicationState.INACTIVE)
     session, rec = open_session(host, app)
-    if call == "start":
-        session.start()
-    else:
-        session.start_at(T0 + sec(60))
+    begin(session, call, T0 + sec(60))
     host.advance(0)
     assert error_code(rec.only_invalidation()) is ErrorCode.MUST_BE_ACTIVE_TO_START_OR_SCHEDULE
 
@@ -606,10 +608,7 @@ def test_precondition_order_not_approved_before_type_errors(
     app = host.app("org.example.app", mode)
     assert host.engine.set_approved(app.app_id, False, host.now) == []
     session, rec = open_session(host, app)
-    if call == "start":
-        session.start()
-    else:
-        session.start_at(T0 + sec(60))
+    begin(session, call, T0 + sec(60))
     host.advance(0)
     assert error_code(rec.only_invalidation()) is ErrorCode.NOT_APPROVED_TO_START_SESSION
 
@@ -877,10 +876,7 @@ def test_a_new_session_may_start_after_the_first_ends(host: VirtualHost) -> None
 def test_app_without_background_mode_is_not_approved_to_start(host: VirtualHost, call: str) -> None:
     session, rec = open_session(host, host.app("org.example.plain", None))
     assert session.session_type is None
-    if call == "start":
-        session.start()
-    else:
-        session.start_at(T0 + sec(60))
+    begin(session, call, T0 + sec(60))
     host.advance(0)
     call_ = rec.only_invalidation()
     assert call_.reason is _R.ERROR
@@ -1983,10 +1979,7 @@ def test_start_and_start_at_need_active_not_just_inactive(host: VirtualHost, cal
     mode = SELF_CARE if call == "start" else ALARM
     app = host.app("org.example.app", mode, state=ApplicationState.INACTIVE)
     session, rec = open_session(host, app)
-    if call == "start":
-        session.start()
-    else:
-        session.start_at(T0 + sec(60))
+    begin(session, call, T0 + sec(60))
     host.advance(0)
     assert error_code(rec.only_invalidation()) is ErrorCode.MUST_BE_ACTIVE_TO_START_OR_SCHEDULE
 
