@@ -119,6 +119,24 @@ def test_async_session_hears_its_delegate_on_its_loop(host: EmbeddedHost) -> Non
     assert {thread for _, thread in recorder.calls} == {threading.main_thread().name}
 
 
+def test_async_session_expiring_hears_all_three_calls_on_its_loop(host: EmbeddedHost) -> None:
+    app = _app(host, "org.example.async-expiry", SessionType.MINDFULNESS)
+    recorder = ThreadRecorder()
+
+    async def main() -> tuple[InvalidationReason, ExtendedRuntimeSessionError | None]:
+        session = ExtendedRuntimeSession(app, recorder)
+        async with session.running():
+            return await session.wait_invalidated()
+
+    loop_thread = threading.current_thread().name
+    assert asyncio.run(main()) == (InvalidationReason.EXPIRED, None)
+    assert recorder.calls == [
+        ("did_start", loop_thread),
+        ("will_expire", loop_thread),
+        ("did_invalidate", loop_thread),
+    ]
+
+
 def test_running_raises_when_the_session_cannot_start(host: EmbeddedHost) -> None:
     app = _app(host, "org.example.alarm", SessionType.SMART_ALARM)
 
