@@ -89,3 +89,27 @@ def test_policy_refuses_incomplete_limits() -> None:
 
     with pytest.raises(ValueError, match="policy limits lack a value for: self-care"):
         Policy(limits={SessionType.MINDFULNESS: timedelta(hours=1)})
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"will_expire_lead": timedelta(seconds=-1)}, "will_expire_lead must not be negative"),
+        ({"past_tolerance": timedelta(seconds=-1)}, "past_tolerance must not be negative"),
+        ({"alert_interval_default": 0.0}, "alert intervals must be positive"),
+        ({"silent_alarm_limit": 0}, "silent_alarm_limit must be at least 1"),
+        ({"cpu_sample_interval": timedelta(0)}, "must be positive"),
+    ],
+)
+def test_policy_refuses_nonsense_knobs(change: dict[str, object], message: str) -> None:
+    from extended_runtime import Policy
+
+    with pytest.raises(ValueError, match=message):
+        Policy(**change)  # type: ignore[arg-type]
+
+
+def test_policy_refuses_a_zero_limit() -> None:
+    from extended_runtime import Policy
+
+    with pytest.raises(ValueError, match="policy limits must be positive: self-care"):
+        Policy().with_limits(self_care=0)

@@ -18,6 +18,8 @@ from ._enums import FRONTMOST_TYPES, SessionType
 
 __all__ = ["DEFAULT_LIMITS", "Policy"]
 
+_ZERO = timedelta(0)
+
 #: Apple's time limit per type. Underwater depth has none documented (`None`: no expiry).
 DEFAULT_LIMITS: Mapping[SessionType, timedelta | None] = MappingProxyType(
     {
@@ -63,6 +65,14 @@ class Policy:
         missing = [t.value for t in SessionType if t not in self.limits]
         if missing:
             raise ValueError(f"policy limits lack a value for: {', '.join(missing)}")
+        short = [
+            t.value for t, limit in self.limits.items() if limit is not None and limit <= _ZERO
+        ]
+        if short:
+            raise ValueError(f"policy limits must be positive: {', '.join(short)}")
+        for name in ("will_expire_lead", "schedule_horizon", "past_tolerance"):
+            if getattr(self, name) < _ZERO:
+                raise ValueError(f"policy {name} must not be negative")
         if self.alert_interval_default <= 0 or self.alert_interval_max <= 0:
             raise ValueError("alert intervals must be positive")
         if self.cpu_sample_interval <= timedelta(0) or self.cpu_window <= timedelta(0):
