@@ -79,3 +79,14 @@ def test_state_diagram_is_drawn_from_the_transition_table() -> None:
     from extended_runtime._transitions import mermaid
 
     assert f"```mermaid\n{mermaid()}\n```" in README
+
+
+def test_declaration_example_declares_an_app(tmp_path: Path) -> None:
+    from extended_runtime import App, SessionType
+
+    block = re.search(r"```toml\n(.*?)```", README, flags=re.DOTALL)
+    assert block is not None
+    (tmp_path / "pyproject.toml").write_text(block.group(1), encoding="utf-8")
+    app = App.from_environment(tmp_path, {})
+    assert (app.app_id, app.background_mode) == ("org.example.breathe", SessionType.MINDFULNESS)
+    assert app.launch == ("python", "-m", "breathe")
