@@ -341,19 +341,8 @@ class Engine:
         app = self._app(app_id)
         session = self._sessions.get(session_id)
         if session is None:
-            transition(_S.NOT_STARTED, Trigger.CANCEL)
-            self._out.append(
-                SessionInvalidated(
-                    now,
-                    app_id,
-                    session_id,
-                    app.mode,
-                    _S.NOT_STARTED,
-                    _ERROR,
-                    ErrorCode.NOT_YET_STARTED,
-                    None,
-                )
-            )
+            refusal = (_ERROR, ErrorCode.NOT_YET_STARTED, None)
+            self._refuse(session_id, app, now, refusal, Trigger.CANCEL)
             return self._finish()
         if session.type is SessionType.SMART_ALARM and app.state is not ApplicationState.ACTIVE:
             raise ExtendedRuntimeSessionError(ErrorCode.MUST_BE_ACTIVE_TO_START_OR_SCHEDULE)
@@ -412,9 +401,17 @@ class Engine:
             return _ERROR, ErrorCode.UNKNOWN, _too_far_past(when, now, policy)
         return None
 
-    def _refuse(self, session_id: str, app: _App, now: datetime, refusal: Refusal) -> None:
+    def _refuse(
+        self,
+        session_id: str,
+        app: _App,
+        now: datetime,
+        refusal: Refusal,
+        trigger: Trigger = Trigger.REFUSE,
+    ) -> None:
+        """A session that never left NOT_STARTED becomes INVALID (refused, or cancelled)."""
         reason, code, message = refusal
-        transition(_S.NOT_STARTED, Trigger.REFUSE)
+        transition(_S.NOT_STARTED, trigger)
         self._out.append(
             SessionInvalidated(
                 now, app.app_id, session_id, app.mode, _S.NOT_STARTED, reason, code, message
@@ -474,7 +471,7 @@ class Engine:
         assert session.start_date is not None
         session.state = transition(session.state, Trigger.FIRE)
         self._begin_running(session, now, session.start_date, now - session.start_date)
-        if not session.orphaned or session.state is not _S.RUNNING:
+        if not session.orphaned:
             return
         if app.alive:
             _run(session).awaiting_delegate = True

@@ -123,13 +123,9 @@ class Host(ABC):
     def _timers_changed(self) -> None:  # noqa: B027 (optional hook)
         """The engine's next deadline may have moved (the embedded host wakes its timer)."""
 
-    def _launch(self, app: App | None, session_id: str) -> Iterable[Output]:
+    def _launch(self, app: App, session_id: str) -> Iterable[Output]:
         """Launch `app` for a session; the default host cannot, so the engine alerts instead."""
-        app_id = app.app_id if app is not None else "?"
-        return self.engine.launch_failed(app_id, self.now, "this host cannot launch apps")
-
-    def _cpu_seconds(self, app_id: str) -> float | None:
-        return None if self.cpu is None else self.cpu.cpu_seconds(app_id)
+        return self.engine.launch_failed(app.app_id, self.now, "this host cannot launch apps")
 
     # ------------------------------------------------------------------ apps
 
@@ -311,12 +307,15 @@ class Host(ABC):
         return ()
 
     def _on_launch(self, effect: LaunchApp) -> Iterable[Output]:
-        return self._launch(self._apps.get(effect.app_id), effect.session_id)
+        # the engine only asks for apps this host registered
+        return self._launch(self._apps[effect.app_id], effect.session_id)
 
     def _on_sample_cpu(self, effect: SampleCpu) -> Iterable[Output]:
+        if self.cpu is None:
+            return ()
         readings = {}
         for app_id in effect.app_ids:
-            seconds = self._cpu_seconds(app_id)
+            seconds = self.cpu.cpu_seconds(app_id)
             if seconds is not None:
                 readings[app_id] = seconds
         return self.engine.observe_cpu(readings, self.now) if readings else ()

@@ -24,10 +24,12 @@ import signal
 import subprocess
 import sys
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from types import FrameType
+from typing import TYPE_CHECKING, Any
 
 from ._app import App
 from ._cli import EXIT_NOT_EXECUTABLE, EXIT_NOT_FOUND, EXIT_SESSION_REFUSED
@@ -37,6 +39,9 @@ from ._enums import InvalidationReason, SessionState, SessionType
 from ._errors import ExtendedRuntimeSessionError
 from ._policy import Policy
 from ._session import ExtendedRuntimeSession
+
+if TYPE_CHECKING:
+    import psutil
 
 __all__ = ["RunOptions", "run_in_session"]
 
@@ -178,15 +183,15 @@ def _stop_tree(child: subprocess.Popen[bytes], grace: float) -> None:
     psutil.wait_procs(alive, timeout=grace)
 
 
-def _signal(process: object, signum: int) -> None:
+def _signal(process: psutil.Process, signum: int) -> None:
     import psutil
 
-    assert isinstance(process, psutil.Process)
     with contextlib.suppress(psutil.NoSuchProcess):
         process.send_signal(signum)
 
 
-_Handler = signal.Handlers | int | None | object
+#: What `signal.signal` returns and takes back.
+_Handler = Callable[[int, FrameType | None], Any] | int | signal.Handlers | None
 
 
 def _forward_signals(child: subprocess.Popen[bytes]) -> dict[int, _Handler]:
@@ -215,7 +220,7 @@ def _in_terminal_foreground() -> bool:
 
 def _restore_signals(previous: dict[int, _Handler]) -> None:
     for signum, handler in previous.items():
-        signal.signal(signum, handler)  # type: ignore[arg-type]
+        signal.signal(signum, handler)
 
 
 def _status(returncode: int) -> int:

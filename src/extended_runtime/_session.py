@@ -281,8 +281,7 @@ class ExtendedRuntimeSession:
     @classmethod
     def _adopt(cls, app: App, event: SessionHandedOver) -> ExtendedRuntimeSession:
         """A fresh object for a session the app's process did not create (relaunch)."""
-        session = cls.__new__(cls)
-        cls.__init__(session, app)
+        session = cls(app)
         session._id = event.session_id
         session._state = event.state
         session._expiration = event.expiration_date

@@ -259,8 +259,7 @@ class VirtualHost(Host):
             app._state = ApplicationState.ACTIVE
             self._apply(self.engine.app_launched(app.app_id, self._now, by_host=False))
 
-    def _launch(self, app: App | None, session_id: str) -> Iterable[Output]:
-        assert app is not None
+    def _launch(self, app: App, session_id: str) -> Iterable[Output]:
         self.launches.append((self._now, app.app_id))
         app._state = ApplicationState.BACKGROUND
         return self.engine.app_launched(app.app_id, self._now, by_host=True)
