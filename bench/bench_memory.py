@@ -47,7 +47,7 @@ from typing import Any
 
 from _measure import measure, pin_to_one_core, report, settled_rss
 from extended_runtime import HapticType, SessionType
-from extended_runtime._engine import Engine
+from extended_runtime._core.engine import Engine
 
 __all__ = ["main"]
 

@@ -64,7 +64,7 @@ from extended_runtime import (
     SessionState,
     SessionType,
 )
-from extended_runtime._timers import TimerKind, TimerQueue
+from extended_runtime._core.timers import TimerKind, TimerQueue
 from extended_runtime.testing import VirtualHost
 
 __all__ = ["main", "plan_apps", "run_day"]

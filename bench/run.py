@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from _measure import measure
-from extended_runtime._clock import SystemClock
+from extended_runtime._core.clock import SystemClock
 
 __all__ = ["main"]
 

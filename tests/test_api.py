@@ -146,9 +146,10 @@ def test_import_is_light() -> None:
     """`import extended_runtime` loads no engine, CLI, asyncio, psutil or click."""
     code = (
         "import sys, extended_runtime\n"
-        "heavy = {'asyncio', 'click', 'psutil', 'tomllib', 'extended_runtime._engine',"
-        " 'extended_runtime._embedded', 'extended_runtime._cli', 'extended_runtime._host',"
-        " 'extended_runtime._events', 'extended_runtime._policy'}\n"
+        "heavy = {'asyncio', 'click', 'psutil', 'tomllib', 'extended_runtime._core.engine',"
+        " 'extended_runtime._hosts.embedded', 'extended_runtime._cli.main',"
+        " 'extended_runtime._hosts.base', 'extended_runtime._core.events',"
+        " 'extended_runtime._core.policy'}\n"
         "print(sorted(heavy & set(sys.modules)))\n"
     )
     loaded = subprocess.run(
@@ -160,12 +161,12 @@ def test_import_is_light() -> None:
 def test_cli_help_does_not_load_the_engine() -> None:
     code = (
         "import sys\n"
-        "from extended_runtime._cli import cli\n"
+        "from extended_runtime._cli.main import cli\n"
         "try:\n"
         "    cli.main(['--help'], prog_name='xrs')\n"
         "except SystemExit:\n"
         "    pass\n"
-        "print('extended_runtime._engine' in sys.modules, 'psutil' in sys.modules)\n"
+        "print('extended_runtime._core.engine' in sys.modules, 'psutil' in sys.modules)\n"
     )
     result = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=False

@@ -12,7 +12,7 @@ from pathlib import Path
 import psutil
 from click.testing import CliRunner
 
-from extended_runtime._cli import EXIT_NOT_FOUND, cli
+from extended_runtime._cli.main import EXIT_NOT_FOUND, cli
 
 XRS = [sys.executable, "-m", "extended_runtime"]
 

@@ -13,7 +13,7 @@ from extended_runtime._backends.null import (
     LoggingKeepAwake,
     LoggingWakeAlarm,
 )
-from extended_runtime._records import SCHEMA_VERSION, SessionRecord
+from extended_runtime._core.records import SCHEMA_VERSION, SessionRecord
 from extended_runtime.abc import (
     AlertBackend,
     EventSink,

@@ -23,7 +23,7 @@ from extended_runtime import (
     SessionType,
 )
 from extended_runtime._backends.select import Backends
-from extended_runtime._embedded import EmbeddedHost
+from extended_runtime._hosts.embedded import EmbeddedHost
 from extended_runtime.abc import AlertBackend
 
 SHORT = replace(

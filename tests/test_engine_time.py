@@ -9,8 +9,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from extended_runtime import InvalidationReason, SessionType
-from extended_runtime._engine import Engine
-from extended_runtime._events import (
+from extended_runtime._core.engine import Engine
+from extended_runtime._core.events import (
     KeepAwake,
     SessionInvalidated,
     SessionStarted,

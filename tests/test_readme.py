@@ -76,7 +76,7 @@ def test_first_command_runs_a_real_session() -> None:
 
 
 def test_state_diagram_is_drawn_from_the_transition_table() -> None:
-    from extended_runtime._transitions import mermaid
+    from extended_runtime._core.transitions import mermaid
 
     assert f"```mermaid\n{mermaid()}\n```" in README
 

@@ -7,7 +7,7 @@ import itertools
 import pytest
 
 from extended_runtime import InvalidationReason, SessionState
-from extended_runtime._transitions import (
+from extended_runtime._core.transitions import (
     REASONS,
     TRANSITIONS,
     IllegalTransition,

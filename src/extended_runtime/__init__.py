@@ -16,9 +16,10 @@ Every public name is exported here, once; implementation modules are private.
 
 from typing import TYPE_CHECKING
 
-from ._app import App
-from ._delegate import ExtendedRuntimeSessionDelegate, SessionDelegate
-from ._enums import (
+from ._api.app import App
+from ._api.delegate import ExtendedRuntimeSessionDelegate, SessionDelegate
+from ._api.session import ExtendedRuntimeSession
+from ._core.enums import (
     ApplicationState,
     AutoLaunchAuthorizationStatus,
     ErrorCode,
@@ -27,11 +28,15 @@ from ._enums import (
     SessionState,
     SessionType,
 )
-from ._errors import ERROR_DOMAIN, ExtendedRuntimeSessionError, ManifestError, SessionUsageError
-from ._session import ExtendedRuntimeSession
+from ._core.errors import (
+    ERROR_DOMAIN,
+    ExtendedRuntimeSessionError,
+    ManifestError,
+    SessionUsageError,
+)
 
 if TYPE_CHECKING:
-    from ._policy import Policy
+    from ._core.policy import Policy
 
 __all__ = [
     "ERROR_DOMAIN",
@@ -58,7 +63,7 @@ __version__ = "0.1.0"
 def __getattr__(name: str) -> object:
     """`Policy` is loaded on first use: only hosts need it, and `import` stays quick."""
     if name == "Policy":
-        from ._policy import Policy
+        from ._core.policy import Policy
 
         return Policy
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

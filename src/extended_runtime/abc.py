@@ -24,10 +24,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from ._conditions import Conditions
-from ._enums import ApplicationState, HapticType
-from ._events import Event
-from ._records import SessionRecord
+from ._core.conditions import Conditions
+from ._core.enums import ApplicationState, HapticType
+from ._core.events import Event
+from ._core.records import SessionRecord
 
 __all__ = [
     "AlertBackend",

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from .._events import Event
-from .._records import SessionRecord
+from .._core.events import Event
+from .._core.records import SessionRecord
 from ..abc import EventSink, Store
 
 __all__ = ["MemoryEventSink", "MemoryStore"]

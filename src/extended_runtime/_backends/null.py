@@ -9,8 +9,8 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 
-from .._enums import HapticType
-from .._events import Event
+from .._core.enums import HapticType
+from .._core.events import Event
 from ..abc import AlertBackend, EventSink, KeepAwakeBackend, Probe, WakeAlarmBackend
 
 __all__ = ["LogEventSink", "LoggingAlerts", "LoggingKeepAwake", "LoggingWakeAlarm"]

@@ -24,19 +24,19 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
-from .._app import App
+from .._api.app import App
 from .._backends.memory import MemoryEventSink, MemoryStore
-from .._clock import as_utc, to_seconds
-from .._conditions import Conditions
-from .._engine import Engine
-from .._enums import ApplicationState, HapticType, SessionState, SessionType
-from .._events import Event, Output, SessionEvent, SessionInvalidated
-from .._host import Host
-from .._policy import Policy
+from .._core.clock import as_utc, to_seconds
+from .._core.conditions import Conditions
+from .._core.engine import Engine
+from .._core.enums import ApplicationState, HapticType, SessionState, SessionType
+from .._core.events import Event, Output, SessionEvent, SessionInvalidated
+from .._core.policy import Policy
+from .._hosts.base import Host
 from ..abc import AlertBackend, CpuSource, KeepAwakeBackend, WakeAlarmBackend
 
 if TYPE_CHECKING:
-    from .._session import ExtendedRuntimeSession
+    from .._api.session import ExtendedRuntimeSession
 
 __all__ = ["RecordedAlert", "VirtualHost"]
 

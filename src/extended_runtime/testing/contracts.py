@@ -15,15 +15,15 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from .._enums import HapticType, InvalidationReason, SessionState, SessionType
-from .._events import (
+from .._core.enums import HapticType, InvalidationReason, SessionState, SessionType
+from .._core.events import (
     AlertPlayed,
     Event,
     SessionInvalidated,
     SessionScheduled,
     SessionStarted,
 )
-from .._records import SCHEMA_VERSION, SessionRecord, fold
+from .._core.records import SCHEMA_VERSION, SessionRecord, fold
 from ..abc import AlertBackend, EventSink, KeepAwakeBackend, Probe, Store, WakeAlarmBackend
 
 __all__ = [

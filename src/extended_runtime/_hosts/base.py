@@ -31,9 +31,9 @@ from datetime import datetime
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
-from ._enums import ApplicationState, AutoLaunchAuthorizationStatus, HapticType, SessionState
-from ._errors import SessionUsageError
-from ._events import (
+from .._core.enums import ApplicationState, AutoLaunchAuthorizationStatus, HapticType, SessionState
+from .._core.errors import SessionUsageError
+from .._core.events import (
     AlarmEndedSilently,
     AlarmsDisabled,
     AlertPlayed,
@@ -52,13 +52,13 @@ from ._events import (
     SessionWillExpire,
     WakeAlarm,
 )
-from ._records import fold
+from .._core.records import fold
 
 if TYPE_CHECKING:
-    from ._app import App
-    from ._engine import Engine
-    from ._session import ExtendedRuntimeSession
-    from .abc import AlertBackend, CpuSource, EventSink, KeepAwakeBackend, Store, WakeAlarmBackend
+    from .._api.app import App
+    from .._api.session import ExtendedRuntimeSession
+    from .._core.engine import Engine
+    from ..abc import AlertBackend, CpuSource, EventSink, KeepAwakeBackend, Store, WakeAlarmBackend
 
 __all__ = ["Host"]
 
@@ -257,7 +257,7 @@ class Host(ABC):
             self._apply(self.engine.set_next_alert(sid, event.sequence, delay, haptic, now))
 
     def _on_handed_over(self, event: SessionHandedOver) -> Iterable[Output]:
-        from ._session import ExtendedRuntimeSession
+        from .._api.session import ExtendedRuntimeSession
 
         app = self._apps.get(event.app_id)
         if app is None:

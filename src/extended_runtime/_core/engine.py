@@ -39,8 +39,8 @@ from collections import deque
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 
-from ._conditions import Conditions
-from ._enums import (
+from .conditions import Conditions
+from .enums import (
     FRONTMOST_TYPES,
     ApplicationState,
     AutoLaunchAuthorizationStatus,
@@ -50,8 +50,8 @@ from ._enums import (
     SessionState,
     SessionType,
 )
-from ._errors import ExtendedRuntimeSessionError, SessionUsageError
-from ._events import (
+from .errors import ExtendedRuntimeSessionError, SessionUsageError
+from .events import (
     AlarmEndedSilently,
     AlarmsAllowed,
     AlarmsDisabled,
@@ -71,9 +71,9 @@ from ._events import (
     SessionWillExpire,
     WakeAlarm,
 )
-from ._policy import Policy
-from ._timers import Scheduled, TimerKind, TimerQueue
-from ._transitions import REASONS, Trigger, transition
+from .policy import Policy
+from .timers import Scheduled, TimerKind, TimerQueue
+from .transitions import REASONS, Trigger, transition
 
 __all__ = ["Engine", "Refusal"]
 

@@ -66,7 +66,7 @@ def run(  # noqa: PLR0917 (click passes options as arguments)
     command: tuple[str, ...],
 ) -> None:
     """Run COMMAND inside a session; the machine stays awake until it exits or expires."""
-    from ._run import RunOptions, run_in_session
+    from .run import RunOptions, run_in_session
 
     options = RunOptions(session_type, app_id, limit, grace, quiet, command)
     raise SystemExit(run_in_session(options))

@@ -10,7 +10,7 @@ import threading
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from ._host import Host
+    from .base import Host
 
 __all__ = ["default_host"]
 
@@ -22,7 +22,7 @@ def default_host() -> Host:
     """The process-wide default host, created on first use."""
     with _lock:
         if not _hosts:
-            from ._embedded import EmbeddedHost
+            from .embedded import EmbeddedHost
 
             _hosts.append(EmbeddedHost())
         return _hosts[0]

@@ -31,14 +31,14 @@ from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
-from ._app import App
-from ._cli import EXIT_NOT_EXECUTABLE, EXIT_NOT_FOUND, EXIT_SESSION_REFUSED
-from ._delegate import ExtendedRuntimeSessionDelegate
-from ._embedded import EmbeddedHost
-from ._enums import InvalidationReason, SessionState, SessionType
-from ._errors import ExtendedRuntimeSessionError
-from ._policy import Policy
-from ._session import ExtendedRuntimeSession
+from .._api.app import App
+from .._api.delegate import ExtendedRuntimeSessionDelegate
+from .._api.session import ExtendedRuntimeSession
+from .._core.enums import InvalidationReason, SessionState, SessionType
+from .._core.errors import ExtendedRuntimeSessionError
+from .._core.policy import Policy
+from .._hosts.embedded import EmbeddedHost
+from .main import EXIT_NOT_EXECUTABLE, EXIT_NOT_FOUND, EXIT_SESSION_REFUSED
 
 if TYPE_CHECKING:
     import psutil

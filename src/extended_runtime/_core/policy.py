@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from types import MappingProxyType
 
-from ._enums import FRONTMOST_TYPES, SessionType
+from .enums import FRONTMOST_TYPES, SessionType
 
 __all__ = ["DEFAULT_LIMITS", "Policy"]
 

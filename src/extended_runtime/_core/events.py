@@ -22,7 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from ._enums import (
+from .enums import (
     AutoLaunchAuthorizationStatus,
     ErrorCode,
     HapticType,
@@ -30,7 +30,7 @@ from ._enums import (
     SessionState,
     SessionType,
 )
-from ._errors import ExtendedRuntimeSessionError
+from .errors import ExtendedRuntimeSessionError
 
 __all__ = [
     "AlarmEndedSilently",

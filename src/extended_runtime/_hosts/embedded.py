@@ -27,11 +27,11 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from ._backends.select import Backends, embedded_backends
-from ._clock import Clock, SystemClock
-from ._engine import Engine
-from ._host import Host
-from ._policy import Policy
+from .._backends.select import Backends, embedded_backends
+from .._core.clock import Clock, SystemClock
+from .._core.engine import Engine
+from .._core.policy import Policy
+from .base import Host
 
 __all__ = ["MAX_WAIT", "EmbeddedHost"]
 

@@ -25,12 +25,12 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ._enums import ApplicationState, SessionType
-from ._errors import ManifestError, SessionUsageError
+from .._core.enums import ApplicationState, SessionType
+from .._core.errors import ManifestError, SessionUsageError
 
 if TYPE_CHECKING:
-    from ._host import Host
-    from ._session import ExtendedRuntimeSession
+    from .._hosts.base import Host
+    from .session import ExtendedRuntimeSession
 
 __all__ = ["App", "SessionHandler"]
 
@@ -141,7 +141,7 @@ class App:
     def host(self) -> Host:
         """The host this app's sessions run on (the default host unless bound to another)."""
         if self._host is None:
-            from ._hosts import default_host
+            from .._hosts.select import default_host
 
             default_host().register_app(self)
             self._host = default_host()

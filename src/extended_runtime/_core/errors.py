@@ -16,7 +16,7 @@ Two families are kept apart, as Apple keeps them apart:
 
 from __future__ import annotations
 
-from ._enums import ErrorCode, InvalidationReason
+from .enums import ErrorCode, InvalidationReason
 
 ERROR_DOMAIN = "WKExtendedRuntimeSessionErrorDomain"
 

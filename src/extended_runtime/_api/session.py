@@ -24,8 +24,8 @@ from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from ._clock import as_utc
-from ._enums import (
+from .._core.clock import as_utc
+from .._core.enums import (
     AutoLaunchAuthorizationStatus,
     ErrorCode,
     HapticType,
@@ -33,12 +33,12 @@ from ._enums import (
     SessionState,
     SessionType,
 )
-from ._errors import ExtendedRuntimeSessionError, SessionUsageError
+from .._core.errors import ExtendedRuntimeSessionError, SessionUsageError
 
 if TYPE_CHECKING:
-    from ._app import App
-    from ._delegate import SessionDelegate
-    from ._events import SessionEvent, SessionHandedOver
+    from .._core.events import SessionEvent, SessionHandedOver
+    from .app import App
+    from .delegate import SessionDelegate
 
 __all__ = ["ExtendedRuntimeSession", "RepeatHandler"]
 
@@ -58,7 +58,7 @@ class ExtendedRuntimeSession:
 
     def __init__(self, app: App | None = None, delegate: SessionDelegate | None = None) -> None:
         if app is None:
-            from ._app import App
+            from .app import App
 
             app = App.current()
         self._app = app
@@ -195,7 +195,7 @@ class ExtendedRuntimeSession:
         smart-alarm app, MUST_BE_ACTIVE_TO_PROMPT when never asked and the app is not ACTIVE.
         """
         if app is None:
-            from ._app import App
+            from .app import App
 
             app = App.current()
         return app.host.request_auto_launch(app)
@@ -287,7 +287,7 @@ class ExtendedRuntimeSession:
         session._expiration = event.expiration_date
         session._loop = None
         session._held = list(event.missed)
-        from ._events import SessionInvalidated  # here: events load with the first host
+        from .._core.events import SessionInvalidated  # here: events load with the first host
 
         for missed in event.missed:
             if isinstance(missed, SessionInvalidated):
@@ -302,7 +302,7 @@ class ExtendedRuntimeSession:
 
     def _apply_event(self, event: SessionEvent) -> None:
         """Mirror a state change from the engine (called by the host, under its lock)."""
-        from ._events import SessionInvalidated, SessionStarted, SessionWillExpire
+        from .._core.events import SessionInvalidated, SessionStarted, SessionWillExpire
 
         if isinstance(event, SessionStarted):
             self._state = SessionState.RUNNING
@@ -327,7 +327,7 @@ class ExtendedRuntimeSession:
             self._dispatch_now(event)
 
     def _dispatch_now(self, event: SessionEvent) -> None:
-        from ._events import SessionInvalidated, SessionStarted, SessionWillExpire
+        from .._core.events import SessionInvalidated, SessionStarted, SessionWillExpire
 
         delegate = self._delegate
         if delegate is None or self._dead:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ._enums import SessionType
+from .enums import SessionType
 
 __all__ = ["Conditions"]
 

@@ -12,9 +12,9 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from ._clock import as_utc
-from ._enums import ErrorCode, InvalidationReason, SessionState, SessionType
-from ._events import (
+from .clock import as_utc
+from .enums import ErrorCode, InvalidationReason, SessionState, SessionType
+from .events import (
     AlertPlayed,
     SessionEvent,
     SessionInvalidated,

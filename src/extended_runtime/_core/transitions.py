@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from enum import Enum
 
-from ._enums import InvalidationReason, SessionState
+from .enums import InvalidationReason, SessionState
 
 __all__ = ["REASONS", "TRANSITIONS", "IllegalTransition", "Trigger", "transition"]
 

@@ -12,9 +12,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
-    from ._enums import InvalidationReason
-    from ._errors import ExtendedRuntimeSessionError
-    from ._session import ExtendedRuntimeSession
+    from .._core.enums import InvalidationReason
+    from .._core.errors import ExtendedRuntimeSessionError
+    from .session import ExtendedRuntimeSession
 
 __all__ = ["ExtendedRuntimeSessionDelegate", "SessionDelegate"]
 

@@ -1,0 +1,1 @@
+"""`xrs`, the command line: `main` holds the click group, one module per command below it."""
