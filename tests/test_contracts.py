@@ -13,9 +13,11 @@ from extended_runtime._backends.null import (
     LoggingKeepAwake,
     LoggingWakeAlarm,
 )
+from extended_runtime._backends.process_cpu import ProcessTreeCpu
 from extended_runtime._core.records import SCHEMA_VERSION, SessionRecord
 from extended_runtime.abc import (
     AlertBackend,
+    CpuSource,
     EventSink,
     KeepAwakeBackend,
     Store,
@@ -23,6 +25,7 @@ from extended_runtime.abc import (
 )
 from extended_runtime.testing.contracts import (
     AlertContract,
+    CpuSourceContract,
     EventSinkContract,
     KeepAwakeContract,
     StoreContract,
@@ -58,6 +61,16 @@ class TestLoggingWakeAlarm(WakeAlarmContract):
 class TestLoggingAlerts(AlertContract):
     def make_backend(self) -> AlertBackend:
         return LoggingAlerts()
+
+
+class TestProcessTreeCpu(CpuSourceContract):
+    """psutil reads this very process tree: every app of the process shares it."""
+
+    def make_source(self) -> CpuSource:
+        return ProcessTreeCpu()
+
+    def app_ids(self) -> list[str]:
+        return ["org.example.a", "org.example.b"]
 
 
 class TestMemoryEventSink(EventSinkContract):

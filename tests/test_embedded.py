@@ -82,9 +82,7 @@ def host() -> Iterator[EmbeddedHost]:
 
 
 def _app(host: EmbeddedHost, app_id: str, mode: SessionType) -> App:
-    app = App(app_id, mode)
-    app._bind(host)
-    return app
+    return host.app(app_id, mode)
 
 
 def test_calls_arrive_in_order_on_the_delegate_thread(host: EmbeddedHost) -> None:
@@ -220,7 +218,7 @@ def test_close_releases_keep_awake() -> None:
     host = EmbeddedHost(SHORT)
     app = _app(host, "org.example.close", SessionType.PHYSICAL_THERAPY)
     ExtendedRuntimeSession(app).start()
-    backend = host.keep_awake_backend
+    backend = host.backends.keep_awake
     assert getattr(backend, "held", None) is True
     host.close()
     assert getattr(backend, "held", None) is False

@@ -9,16 +9,21 @@ user with repeating haptics, sound and notifications.
 
     app = App("org.example.breathe", SessionType.MINDFULNESS)
     session = ExtendedRuntimeSession(app=app, delegate=MyDelegate())
-    session.start()
+    with session.running():
+        ...
 
-Every public name is exported here, once; implementation modules are private.
+Every public name is exported here, once; implementation modules are private. This module is
+also where the layers are joined: it tells the API layer which host a plain `App(...)` uses.
+`EmbeddedHost`, `Policy` and `Backends` load on first use, so `import extended_runtime` stays
+light.
 """
 
 from typing import TYPE_CHECKING
 
+from ._api import port as _port
 from ._api.app import App
-from ._api.delegate import ExtendedRuntimeSessionDelegate, SessionDelegate
-from ._api.session import ExtendedRuntimeSession
+from ._api.delegate import ExtendedRuntimeSessionDelegate
+from ._api.session import ExtendedRuntimeSession, SessionDelegate
 from ._core.enums import (
     ApplicationState,
     AutoLaunchAuthorizationStatus,
@@ -36,13 +41,17 @@ from ._core.errors import (
 )
 
 if TYPE_CHECKING:
+    from ._backends.select import Backends
     from ._core.policy import Policy
+    from ._hosts.embedded import EmbeddedHost
 
 __all__ = [
     "ERROR_DOMAIN",
     "App",
     "ApplicationState",
     "AutoLaunchAuthorizationStatus",
+    "Backends",
+    "EmbeddedHost",
     "ErrorCode",
     "ExtendedRuntimeSession",
     "ExtendedRuntimeSessionDelegate",
@@ -60,10 +69,27 @@ __all__ = [
 __version__ = "0.1.0"
 
 
+def _default_host() -> "_port.HostPort":
+    from ._hosts.select import default_host
+
+    return default_host()
+
+
+_port.use_default_host(_default_host)
+
+
 def __getattr__(name: str) -> object:
-    """`Policy` is loaded on first use: only hosts need it, and `import` stays quick."""
+    """`EmbeddedHost`, `Policy` and `Backends` load on first use: only hosts need them."""
+    if name == "EmbeddedHost":
+        from ._hosts.embedded import EmbeddedHost
+
+        return EmbeddedHost
     if name == "Policy":
         from ._core.policy import Policy
 
         return Policy
+    if name == "Backends":
+        from ._backends.select import Backends
+
+        return Backends
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -8,10 +8,17 @@ the reference ones, and `extended_runtime.testing` publishes contract test suite
 implementation (OS backends, third-party backends) can run.
 
 Every backend can `probe()` itself: it answers whether it can work on this machine and, if not,
-why, so `xrs doctor` can show each candidate. Backends must not raise out of `hold`, `arm`,
-`play` and the like for conditions of the machine (a dead sound server, a missing service): they
-log, report through their next probe, and keep the session alive, because a session must never
-fail because a speaker is missing.
+why, so `xrs doctor` can show each candidate.
+
+A host calls backends outside its lock, each kind on a channel of its own, in order, so a slow or
+hanging backend delays only later calls to that same backend, never a timer, a command or another
+backend. A call that raises or does not return within the host's effect timeout is logged,
+recorded as an `EffectFailed` event, and the host goes on: a session never fails because a
+speaker is missing. Backends should still not raise for conditions of the machine (a dead sound
+server, a missing service): they log, report through their next probe, and return.
+
+Keep-awake and the wake alarm are *levels*: the host may apply the same level again (after a
+failure, or a call that returned late), so `hold`, `release` and `arm` must be idempotent.
 
 The store keeps session records written from the engine's events; every record carries a schema
 version and a store refuses records newer than it understands.
@@ -20,9 +27,10 @@ version and a store refuses records newer than it understands.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import datetime
+from typing import ClassVar
 
 from ._core.conditions import Conditions
 from ._core.enums import ApplicationState, HapticType
@@ -65,18 +73,18 @@ class Backend(ABC):  # noqa: B024 (a base with a default probe, no abstract meth
 class KeepAwakeBackend(Backend):
     """Keeps the machine from idle and system sleep while held (the display may turn off).
 
-    `hold` and `release` are called alternately by the host, `hold` first. A hold must end
-    with the holder's life (a file descriptor, a D-Bus name), so a crash never leaves the
-    machine awake.
+    Both calls are idempotent: `hold` while held and `release` while released change nothing.
+    A hold must end with the holder's life (a file descriptor, a D-Bus name), so a crash never
+    leaves the machine awake.
     """
 
     @abstractmethod
     def hold(self, why: str) -> None:
-        """Start inhibiting sleep; `why` is shown to the user by tools that list inhibitors."""
+        """Inhibit sleep (if not already); `why` is shown by tools that list inhibitors."""
 
     @abstractmethod
     def release(self) -> None:
-        """Stop inhibiting sleep."""
+        """Stop inhibiting sleep (if inhibiting)."""
 
 
 class WakeAlarmBackend(Backend):
@@ -84,7 +92,9 @@ class WakeAlarmBackend(Backend):
 
     @abstractmethod
     def arm(self, at: datetime | None) -> None:
-        """Wake the machine at `at` (aware UTC), replacing any earlier arming; `None` disarms."""
+        """Wake the machine at `at` (aware UTC), replacing any earlier arming; `None` disarms.
+
+        Idempotent: arming the instant already armed changes nothing."""
 
 
 class AlertBackend(Backend):
@@ -116,11 +126,22 @@ class SuppressionSource(Backend):
 
 
 class CpuSource(Backend):
-    """Reads the CPU time used by an app's process tree."""
+    """Reads the CPU time used by process trees; one reading serves every app of a tree.
+
+    A source that knows when a tree's load changes (`reports_changes`) lets the host skip trees
+    that are idle: the host then tells the engine of each change (`Engine.cpu_changed`).
+    """
+
+    #: Whether the host is told of every change of a tree's load (else it polls).
+    reports_changes: ClassVar[bool] = False
 
     @abstractmethod
-    def cpu_seconds(self, app_id: str) -> float | None:
-        """User plus system CPU seconds used so far, or `None` if the app cannot be read."""
+    def tree_of(self, app_id: str) -> str:
+        """The process tree whose CPU time counts for the app (apps may share one)."""
+
+    @abstractmethod
+    def read(self, trees: Collection[str]) -> dict[str, float]:
+        """User plus system CPU seconds each tree has used so far; unreadable trees are left out."""
 
 
 class EventSink(Backend):
@@ -128,7 +149,8 @@ class EventSink(Backend):
 
     @abstractmethod
     def record(self, event: Event) -> None:
-        """Keep or forward one event. Must not block for long: it runs under the host lock."""
+        """Keep or forward one event, in order. It runs on the host's audit channel, outside
+        its lock: a slow sink delays only later records."""
 
 
 class Store(Backend):

@@ -17,26 +17,20 @@ refused with a `ManifestError` naming the file and the key.
 
 from __future__ import annotations
 
-import logging
 import os
 import re
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, TypeVar
 
 from .._core.enums import ApplicationState, SessionType
 from .._core.errors import ManifestError, SessionUsageError
+from .port import AppRecord, HostPort, default_host
 
-if TYPE_CHECKING:
-    from .._hosts.base import Host
-    from .session import ExtendedRuntimeSession
+__all__ = ["App"]
 
-__all__ = ["App", "SessionHandler"]
-
-log = logging.getLogger("extended_runtime")
-
-SessionHandler = Callable[["ExtendedRuntimeSession"], object]
+H = TypeVar("H", bound=Callable[..., object])
 
 _APP_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,254}$")
 _KEYS = frozenset({"app-id", "background-mode", "launch"})
@@ -45,7 +39,13 @@ _current_lock = threading.Lock()
 
 
 class App:
-    """An app that asks for sessions: its id, its session type and its launch command."""
+    """An app that asks for sessions: its id, its session type and its launch command.
+
+    A plain `App(...)` runs its sessions on the default host (the embedded host in this
+    process); `host.app(...)` or `App(..., host=host)` binds it to another. Two `App` objects
+    with the same id and declaration on one host are the same app: they share its state and its
+    relaunch handlers.
+    """
 
     def __init__(
         self,
@@ -54,17 +54,35 @@ class App:
         launch: Sequence[str] | str | None = None,
         *,
         state: ApplicationState = ApplicationState.ACTIVE,
+        host: HostPort | None = None,
     ) -> None:
-        self.app_id = _check_app_id(app_id)
-        self.background_mode = _check_mode(background_mode)
-        self.launch = _check_launch(launch)
-        self._state = ApplicationState(state)
-        self._handlers: list[SessionHandler] = []
-        self._host: Host | None = None
+        self._record = AppRecord(
+            _check_app_id(app_id),
+            _check_mode(background_mode),
+            _check_launch(launch),
+            _check_state(state),
+        )
+        if host is not None:
+            self._bind(host)
 
     def __repr__(self) -> str:
         mode = self.background_mode.value if self.background_mode else None
-        return f"App({self.app_id!r}, background_mode={mode!r}, state={self._state.name})"
+        return f"App({self.app_id!r}, background_mode={mode!r}, state={self.state.name})"
+
+    @property
+    def app_id(self) -> str:
+        """The app's id (reverse-DNS style)."""
+        return self._record.app_id
+
+    @property
+    def background_mode(self) -> SessionType | None:
+        """The session type the app declares (`None`: it declares none)."""
+        return self._record.mode
+
+    @property
+    def launch(self) -> tuple[str, ...] | None:
+        """The command a host runs to launch the app for a scheduled session."""
+        return self._record.launch
 
     # ------------------------------------------------------------------ declaration
 
@@ -138,37 +156,52 @@ class App:
     # ------------------------------------------------------------------ host binding
 
     @property
-    def host(self) -> Host:
+    def host(self) -> HostPort:
         """The host this app's sessions run on (the default host unless bound to another)."""
-        if self._host is None:
-            from .._hosts.select import default_host
+        host = self._record.host
+        if host is None:
+            self._bind(default_host())
+            host = self._record.host
+            assert host is not None
+        return host
 
-            default_host().register_app(self)
-            self._host = default_host()
-        return self._host
+    @classmethod
+    def of(cls, record: AppRecord) -> App:
+        """An `App` object for an app its host already keeps (a relaunched process's view)."""
+        app = cls.__new__(cls)
+        app._record = record
+        return app
 
-    def _bind(self, host: Host) -> None:
-        if self._host is not None and self._host is not host:
+    @property
+    def record(self) -> AppRecord:
+        """The app as its host keeps it (shared by every `App` of this app on that host)."""
+        return self._record
+
+    def _bind(self, host: HostPort) -> None:
+        bound = self._record.host
+        if bound is host:
+            return
+        if bound is not None:
             raise SessionUsageError(f"app {self.app_id!r} is already bound to another host")
-        host.register_app(self)
-        self._host = host
+        self._record = host.register_app(self._record)
 
     # ------------------------------------------------------------------ state and relaunch
 
     @property
     def state(self) -> ApplicationState:
         """ACTIVE, INACTIVE or BACKGROUND; setting it acts at once."""
-        return self._state
+        return self._record.state
 
     @state.setter
     def state(self, state: ApplicationState) -> None:
-        if isinstance(state, bool) or not isinstance(state, int):
-            raise TypeError(f"state must be an ApplicationState, not {state!r}")
-        self._state = ApplicationState(state)
-        if self._host is not None:
-            self._host.set_app_state(self, self._state)
+        state = _check_state(state)
+        record = self._record
+        if record.host is None:
+            record.state = state
+        else:
+            record.host.set_app_state(record, state)
 
-    def on_session(self, handler: SessionHandler) -> SessionHandler:
+    def on_session(self, handler: H) -> H:
         """Register a relaunch handler (Apple's `handle(_:)`); usable as a decorator.
 
         The host calls it with a session this process did not create: one it was launched for
@@ -177,22 +210,8 @@ class App:
         """
         if not callable(handler):
             raise TypeError(f"on_session needs a callable, not {handler!r}")
-        self._handlers.append(handler)
+        self._record.handlers.append(handler)
         return handler
-
-    def _hand_over(self, session: ExtendedRuntimeSession) -> None:
-        """Give a handed-over session to the relaunch handlers (posted by the host)."""
-        if not self._handlers:
-            log.warning(
-                "%s received session %s but has no on_session handler",
-                self.app_id,
-                session.session_id,
-            )
-        for handler in list(self._handlers):
-            try:
-                handler(session)
-            except Exception:
-                log.exception("on_session handler of %s raised", self.app_id)
 
 
 def _has_table(pyproject: Path) -> bool:
@@ -224,6 +243,12 @@ def _check_mode(mode: object) -> SessionType | None:
     except ValueError:
         choices = ", ".join(t.value for t in SessionType)
         raise ValueError(f"background-mode {mode!r} is not one of: {choices}") from None
+
+
+def _check_state(state: object) -> ApplicationState:
+    if isinstance(state, bool) or not isinstance(state, int):
+        raise TypeError(f"state must be an ApplicationState, not {state!r}")
+    return ApplicationState(state)
 
 
 def _check_launch(launch: object) -> tuple[str, ...] | None:

@@ -3,14 +3,19 @@
 Theory
 ------
 A session object is a thin, thread-safe face over whichever host its app is bound to. It owns
-no rules: `start()`, `start_at()`, `invalidate()` and `notify_user()` check the arguments and
+no rules: `start()`, `start_at()`, `invalidate()` and `notify_user()` check their arguments and
 the one thing only the object knows (its own state, for usage errors), then hand the call to the
-host, which asks the engine. The host writes the results back into the object synchronously
-(`_apply_event`), so `state` and `expiration_date` are correct as soon as a call returns, and
-posts the delegate calls (`_dispatch`) to run later, serially.
+host through the port, which asks the engine.
 
-The async helpers (`running()`, `wait_invalidated()`) watch the same state changes; they never
-poll.
+The host sees the object only through its `_Link` (a `port.SessionLink`): it *mirrors* each event
+into the object at once, under its lock, so `state` and `expiration_date` are right as soon as a
+call returns, and *delivers* the delegate call later, serially, on the session's asyncio loop or
+the host's delegate thread. A session the app did not create (a relaunch, Apple's `handle(_:)`)
+is built by `adopt`; it keeps what it missed in a backlog until the app sets its delegate.
+
+`running()` is a context manager for both worlds: `with session.running():` and
+`async with session.running():` start the session, wait until it runs, and invalidate it on the
+way out. Neither polls: they watch the same mirrored state changes.
 """
 
 from __future__ import annotations
@@ -19,10 +24,11 @@ import logging
 import math
 import os
 import sys
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+import threading
+from collections.abc import Callable
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Protocol
 
 from .._core.clock import as_utc
 from .._core.enums import (
@@ -34,19 +40,34 @@ from .._core.enums import (
     SessionType,
 )
 from .._core.errors import ExtendedRuntimeSessionError, SessionUsageError
+from .app import App
+from .port import AppRecord, SessionLink
 
 if TYPE_CHECKING:
     from .._core.events import SessionEvent, SessionHandedOver
-    from .app import App
-    from .delegate import SessionDelegate
 
-__all__ = ["ExtendedRuntimeSession", "RepeatHandler"]
+__all__ = ["ExtendedRuntimeSession", "RepeatHandler", "SessionDelegate", "adopt"]
 
 log = logging.getLogger("extended_runtime")
 
 #: A repeat handler gets the haptic just played and returns the seconds until the next one,
 #: or `(seconds, next_haptic)`; `None` or a value <= 0 stops the repetition.
 RepeatHandler = Callable[[HapticType], "float | tuple[float, HapticType] | None"]
+
+
+class SessionDelegate(Protocol):
+    """What a session's delegate may implement (every method is optional at run time)."""
+
+    def did_start(self, session: ExtendedRuntimeSession) -> None: ...
+
+    def will_expire(self, session: ExtendedRuntimeSession) -> None: ...
+
+    def did_invalidate(
+        self,
+        session: ExtendedRuntimeSession,
+        reason: InvalidationReason,
+        error: ExtendedRuntimeSessionError | None,
+    ) -> None: ...
 
 
 class ExtendedRuntimeSession:
@@ -57,22 +78,15 @@ class ExtendedRuntimeSession:
     """
 
     def __init__(self, app: App | None = None, delegate: SessionDelegate | None = None) -> None:
-        if app is None:
-            from .app import App
-
-            app = App.current()
-        self._app = app
+        self._app = app if app is not None else App.current()
         self._delegate = delegate
         self._id = os.urandom(16).hex()  # 128 random bits, like a UUID4
         self._state = SessionState.NOT_STARTED
         self._expiration: datetime | None = None
         self._reason: InvalidationReason | None = None
         self._error: ExtendedRuntimeSessionError | None = None
-        self._loop = _running_loop()
         self._repeat_handler: RepeatHandler | None = None
-        self._held: list[SessionEvent] | None = None
-        self._dead = False
-        self._watchers: list[Callable[[], None]] = []
+        self._link = _Link(self, _running_loop())
 
     # ------------------------------------------------------------------ properties
 
@@ -109,8 +123,9 @@ class ExtendedRuntimeSession:
     @delegate.setter
     def delegate(self, delegate: SessionDelegate | None) -> None:
         self._delegate = delegate
-        if delegate is not None and self._held is not None and not self._dead:
-            self._app.host.delegate_set(self)
+        link = self._link
+        if delegate is not None and link.backlog is not None and not link.detached:
+            self._app.host.delegate_set(link)
 
     @property
     def invalidation_reason(self) -> InvalidationReason | None:
@@ -137,12 +152,12 @@ class ExtendedRuntimeSession:
     def start(self) -> None:
         """Start now. The outcome reaches the delegate: `did_start` or `did_invalidate`."""
         self._require_not_started("start()")
-        self._app.host.start(self)
+        self._app.host.start(self._link)
 
     def start_at(self, when: datetime) -> None:
         """Schedule a smart-alarm session to start at `when` (aware; at most 36 h ahead)."""
         self._require_not_started("start_at()")
-        self._app.host.start_at(self, as_utc(when, "when"))
+        self._app.host.start_at(self._link, as_utc(when, "when"))
 
     def invalidate(self) -> None:
         """End the session (cancel it if scheduled). No effect once INVALID.
@@ -153,7 +168,7 @@ class ExtendedRuntimeSession:
         if self._state is SessionState.INVALID:
             return
         self._require_alive("invalidate()")
-        self._app.host.invalidate(self)
+        self._app.host.invalidate(self._link)
 
     def notify_user(
         self, haptic: HapticType | int, repeat_handler: RepeatHandler | None = None
@@ -167,7 +182,7 @@ class ExtendedRuntimeSession:
             raise TypeError(f"repeat_handler must be callable or None, not {repeat_handler!r}")
         self._require_alive("notify_user()")
         self._repeat_handler = repeat_handler
-        self._app.host.notify_user(self, kind)
+        self._app.host.notify_user(self._link, kind)
 
     def _require_not_started(self, call: str) -> None:
         self._require_alive(call)
@@ -178,7 +193,7 @@ class ExtendedRuntimeSession:
             )
 
     def _require_alive(self, call: str) -> None:
-        if self._dead:
+        if self._link.detached:
             raise SessionUsageError(
                 f"{call} on a session of a process of {self._app.app_id} that has exited"
             )
@@ -194,11 +209,8 @@ class ExtendedRuntimeSession:
         Raises `ExtendedRuntimeSessionError`: UNSUPPORTED_SESSION_TYPE unless the app is a
         smart-alarm app, MUST_BE_ACTIVE_TO_PROMPT when never asked and the app is not ACTIVE.
         """
-        if app is None:
-            from .app import App
-
-            app = App.current()
-        return app.host.request_auto_launch(app)
+        app = app if app is not None else App.current()
+        return app.host.request_auto_launch(app.record)
 
     @staticmethod
     async def request_auto_launch_authorization_status_async(
@@ -210,39 +222,43 @@ class ExtendedRuntimeSession:
         call = ExtendedRuntimeSession.request_auto_launch_authorization_status
         return await asyncio.get_running_loop().run_in_executor(None, call, app)
 
-    # ------------------------------------------------------------------ async helpers
+    # ------------------------------------------------------------------ running
 
-    @asynccontextmanager
-    async def running(self) -> AsyncIterator[ExtendedRuntimeSession]:
-        """Start (unless already started), wait until RUNNING, and invalidate on exit.
+    def running(self) -> _Running:
+        """Start (unless started), wait until RUNNING, and invalidate on the way out.
 
-        Raises `ExtendedRuntimeSessionError` if the session ends instead of running.
+        Use `with session.running():` or `async with session.running():`. Raises
+        `ExtendedRuntimeSessionError` if the session ends instead of running. A scheduled
+        session is waited for until its date.
         """
-        await self._wait_for(self._start_and_wait)
-        if self._state is SessionState.INVALID:
-            raise self._failure()
-        try:
-            yield self
-        finally:
-            self._end_quietly()
+        return _Running(self)
 
     async def wait_invalidated(
         self,
     ) -> tuple[InvalidationReason, ExtendedRuntimeSessionError | None]:
         """Wait until the session is INVALID; return its reason and error."""
-        await self._wait_for(lambda: None, (SessionState.INVALID,))
+        await self._until((SessionState.INVALID,))
         assert self._reason is not None
         return self._reason, self._error
 
-    def _start_and_wait(self) -> None:
+    def _start_if_new(self) -> None:
         if self._state is SessionState.NOT_STARTED:
             self.start()
 
-    async def _wait_for(
-        self,
-        begin: Callable[[], None],
-        states: tuple[SessionState, ...] = (SessionState.RUNNING, SessionState.INVALID),
-    ) -> None:
+    def _wait(self, states: tuple[SessionState, ...]) -> None:
+        """Block until the state is one of `states` (interruptible by Ctrl-C)."""
+        reached = threading.Event()
+
+        def check() -> None:
+            if self._state in states:
+                reached.set()
+
+        with self._link.watching(check):
+            check()
+            reached.wait()
+
+    async def _until(self, states: tuple[SessionState, ...]) -> None:
+        """Wait on the running loop until the state is one of `states`."""
         import asyncio
 
         loop = asyncio.get_running_loop()
@@ -252,13 +268,9 @@ class ExtendedRuntimeSession:
             if self._state in states:
                 loop.call_soon_threadsafe(_settle, done)
 
-        self._watchers.append(check)
-        try:
-            begin()
+        with self._link.watching(check):
             check()
             await done
-        finally:
-            self._watchers.remove(check)
 
     def _failure(self) -> ExtendedRuntimeSessionError:
         if self._error is not None:
@@ -276,75 +288,104 @@ class ExtendedRuntimeSession:
         except ExtendedRuntimeSessionError as error:
             log.warning("session %s left running: %s", self._id, error)
 
-    # ------------------------------------------------------------------ host side
 
-    @classmethod
-    def _adopt(cls, app: App, event: SessionHandedOver) -> ExtendedRuntimeSession:
-        """A fresh object for a session the app's process did not create (relaunch)."""
-        session = cls(app)
-        session._id = event.session_id
-        session._state = event.state
-        session._expiration = event.expiration_date
-        session._loop = None
-        session._held = list(event.missed)
-        from .._core.events import SessionInvalidated  # here: events load with the first host
+_ACTIVE_OR_OVER = (SessionState.RUNNING, SessionState.INVALID)
 
-        for missed in event.missed:
-            if isinstance(missed, SessionInvalidated):
-                session._reason, session._error = missed.reason, missed.error
+
+class _Running:
+    """What `session.running()` returns: a sync and async context manager."""
+
+    __slots__ = ("_session",)
+
+    def __init__(self, session: ExtendedRuntimeSession) -> None:
+        self._session = session
+
+    def __enter__(self) -> ExtendedRuntimeSession:
+        session = self._session
+        session._start_if_new()
+        session._wait(_ACTIVE_OR_OVER)
+        return self._entered()
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self._session._end_quietly()
+
+    async def __aenter__(self) -> ExtendedRuntimeSession:
+        session = self._session
+        session._start_if_new()
+        await session._until(_ACTIVE_OR_OVER)
+        return self._entered()
+
+    async def __aexit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self._session._end_quietly()
+
+    def _entered(self) -> ExtendedRuntimeSession:
+        session = self._session
+        if session.state is SessionState.INVALID:
+            raise session._failure()
         return session
 
-    def _drain_held(self) -> None:
-        """Deliver, in order, what a handed-over session heard before it had a delegate."""
-        while self._held and not self._dead:
-            self._dispatch_now(self._held.pop(0))
-        self._held = None
 
-    def _apply_event(self, event: SessionEvent) -> None:
-        """Mirror a state change from the engine (called by the host, under its lock)."""
-        from .._core.events import SessionInvalidated, SessionStarted, SessionWillExpire
+class _Link:
+    """The session as its host sees it (`port.SessionLink`)."""
 
+    __slots__ = ("__weakref__", "_session", "_watchers", "backlog", "detached", "loop")
+
+    def __init__(self, session: ExtendedRuntimeSession, loop: object | None) -> None:
+        self._session = session
+        self.loop = loop
+        #: For a handed-over session, what it heard before it had a delegate.
+        self.backlog: list[SessionEvent] | None = None
+        self.detached = False
+        self._watchers: list[Callable[[], None]] = []
+
+    @property
+    def session_id(self) -> str:
+        return self._session._id
+
+    @property
+    def app(self) -> AppRecord:
+        return self._session._app.record
+
+    @property
+    def owner(self) -> object:
+        return self._session
+
+    def mirror(self, event: SessionEvent) -> None:
+        from .._core.events import SessionInvalidated, SessionStarted
+
+        session = self._session
+        session._state = event.state
         if isinstance(event, SessionStarted):
-            self._state = SessionState.RUNNING
-            self._expiration = event.expiration_date
+            session._expiration = event.expiration_date
         elif isinstance(event, SessionInvalidated):
-            self._state = SessionState.INVALID
-            self._reason = event.reason
-            self._error = event.error
-        elif not isinstance(event, SessionWillExpire):
-            self._state = SessionState.SCHEDULED
+            session._reason, session._error = event.reason, event.error
         for watcher in list(self._watchers):
             watcher()
 
-    def _dispatch(self, event: SessionEvent) -> None:
-        """Make the delegate call for `event` (posted by the host; runs serially).
-
-        A handed-over session keeps its events until its delegate's backlog is delivered.
-        """
-        if self._held is not None:
-            self._held.append(event)
+    def deliver(self, event: SessionEvent) -> None:
+        if self.backlog is not None:
+            self.backlog.append(event)
         else:
-            self._dispatch_now(event)
+            self._dispatch(event)
 
-    def _dispatch_now(self, event: SessionEvent) -> None:
-        from .._core.events import SessionInvalidated, SessionStarted, SessionWillExpire
+    def deliver_backlog(self) -> None:
+        while self.backlog and not self.detached:
+            self._dispatch(self.backlog.pop(0))
+        self.backlog = None
 
-        delegate = self._delegate
-        if delegate is None or self._dead:
-            return
-        if isinstance(event, SessionStarted):
-            _call(delegate, "did_start", self)
-        elif isinstance(event, SessionWillExpire):
-            _call(delegate, "will_expire", self)
-        elif isinstance(event, SessionInvalidated):
-            _call(delegate, "did_invalidate", self, event.reason, event.error)
-
-    def _ask_repeat_handler(
-        self, played: HapticType, default: float
-    ) -> tuple[float | None, HapticType]:
-        """Call the repeat handler; any failure stops the repetition and is logged."""
-        handler = self._repeat_handler
-        if self._dead:
+    def repeat_answer(self, played: HapticType, default: float) -> tuple[float | None, HapticType]:
+        handler = self._session._repeat_handler
+        if self.detached:
             return None, played
         if handler is None:
             return default, played
@@ -352,35 +393,96 @@ class ExtendedRuntimeSession:
             result = handler(played)
         except Exception:
             log.exception(
-                "repeat handler of session %s raised; the alert stops repeating", self._id
+                "repeat handler of session %s raised; the alert goes on every %g s",
+                self.session_id,
+                default,
             )
-            return None, played
-        return _parse_repeat(result, played, self._id)
+            return default, played
+        return _parse_repeat(result, played, default, self.session_id)
+
+    def detach(self) -> None:
+        self.detached = True
+
+    def watching(self, watcher: Callable[[], None]) -> _Watching:
+        """Call `watcher` at every mirrored change while the returned context is open."""
+        return _Watching(self._watchers, watcher)
+
+    def _dispatch(self, event: SessionEvent) -> None:
+        from .._core.events import SessionInvalidated, SessionStarted, SessionWillExpire
+
+        session = self._session
+        delegate = session._delegate
+        if delegate is None or self.detached:
+            return
+        if isinstance(event, SessionStarted):
+            _call(delegate, "did_start", session)
+        elif isinstance(event, SessionWillExpire):
+            _call(delegate, "will_expire", session)
+        elif isinstance(event, SessionInvalidated):
+            _call(delegate, "did_invalidate", session, event.reason, event.error)
+
+
+class _Watching:
+    """A watcher registered for the duration of a `with` block."""
+
+    __slots__ = ("_watcher", "_watchers")
+
+    def __init__(self, watchers: list[Callable[[], None]], watcher: Callable[[], None]) -> None:
+        self._watchers = watchers
+        self._watcher = watcher
+
+    def __enter__(self) -> None:
+        self._watchers.append(self._watcher)
+
+    def __exit__(self, *exc: object) -> None:
+        self._watchers.remove(self._watcher)
+
+
+def adopt(app: AppRecord, event: SessionHandedOver) -> SessionLink:
+    """A fresh session object for a session the app's process did not create (relaunch)."""
+    from .._core.events import SessionInvalidated
+
+    session = ExtendedRuntimeSession(App.of(app))
+    session._id = event.session_id
+    session._state = event.state
+    session._expiration = event.expiration_date
+    link = session._link
+    link.loop = None
+    link.backlog = list(event.missed)
+    for missed in event.missed:
+        if isinstance(missed, SessionInvalidated):
+            session._reason, session._error = missed.reason, missed.error
+    return link
 
 
 def _parse_repeat(
-    result: object, played: HapticType, session_id: str
+    result: object, played: HapticType, default: float, session_id: str
 ) -> tuple[float | None, HapticType]:
-    """Read a repeat handler's answer: seconds, or (seconds, next haptic), or None."""
-    haptic: object = played
+    """Read a repeat handler's answer: seconds, or (seconds, next haptic), or `None`.
+
+    `None` and NaN stop the repetition (so do <= 0, which the engine reads); anything that is
+    not a number goes on at `default`, with a warning, so a bug never silences an alarm.
+    """
     answer = result
+    haptic: object = played
     if isinstance(result, tuple) and len(result) == 2:
         result, haptic = result
     if result is None:
         return None, played
-    valid_number = isinstance(result, int | float) and not isinstance(result, bool)
     try:
+        valid = isinstance(result, int | float) and not isinstance(result, bool)
         next_haptic = _haptic(haptic, "next haptic")
     except (TypeError, ValueError):
-        valid_number = False
-    if not valid_number:
+        valid = False
+    if not valid:
         log.warning(
-            "repeat handler of session %s returned %r; expected seconds or "
-            "(seconds, HapticType): the alert stops repeating",
+            "repeat handler of session %s returned %r; expected seconds or (seconds, HapticType):"
+            " the alert goes on every %g s",
             session_id,
             answer,
+            default,
         )
-        return None, played
+        return default, played
     seconds = float(result)  # type: ignore[arg-type]
     return (None if math.isnan(seconds) else seconds), next_haptic
 

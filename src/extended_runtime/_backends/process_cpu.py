@@ -2,11 +2,14 @@
 
 The embedded host runs inside the app's own process, so "the app's process tree" is this
 process, the children it has reaped (their time is folded into ours by the kernel) and the
-descendants still running. psutil is imported on first use only.
+descendants still running. Every app of the process shares that one tree, so one reading per
+sample serves them all, however many sessions run. psutil is imported on first use only.
 """
 
 from __future__ import annotations
 
+import os
+from collections.abc import Collection
 from typing import Any
 
 from ..abc import CpuSource, Probe
@@ -21,6 +24,7 @@ class ProcessTreeCpu(CpuSource):
 
     def __init__(self) -> None:
         self._process: Any = None
+        self._tree = f"pid:{os.getpid()}"
 
     def probe(self) -> Probe:
         try:
@@ -29,7 +33,15 @@ class ProcessTreeCpu(CpuSource):
             return Probe(self.name, False, f"psutil is not installed: {error}")
         return Probe(self.name, True, f"psutil {psutil.__version__} reads this process tree")
 
-    def cpu_seconds(self, app_id: str) -> float | None:
+    def tree_of(self, app_id: str) -> str:
+        return self._tree
+
+    def read(self, trees: Collection[str]) -> dict[str, float]:
+        if self._tree not in trees:
+            return {}
+        return {self._tree: self._total()}
+
+    def _total(self) -> float:
         import psutil
 
         if self._process is None:

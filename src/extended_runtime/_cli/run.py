@@ -31,7 +31,6 @@ from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
-from .._api.app import App
 from .._api.delegate import ExtendedRuntimeSessionDelegate
 from .._api.session import ExtendedRuntimeSession
 from .._core.enums import InvalidationReason, SessionState, SessionType
@@ -111,8 +110,7 @@ def run_in_session(options: RunOptions) -> int:
 
 def _run(host: EmbeddedHost, session_type: SessionType, options: RunOptions) -> int:
     app_id = options.app_id or _default_app_id(options.command[0])
-    app = App(app_id, session_type)
-    app._bind(host)
+    app = host.app(app_id, session_type)
     watcher = _Watcher(host, options.quiet)
     session = ExtendedRuntimeSession(app=app, delegate=watcher)
     session.start()
@@ -120,7 +118,7 @@ def _run(host: EmbeddedHost, session_type: SessionType, options: RunOptions) -> 
     if session.state is not SessionState.RUNNING:
         watcher.say("the command was not run")
         return EXIT_SESSION_REFUSED
-    watcher.say(f"keep-awake: {host.keep_awake_backend.probe().detail}")
+    watcher.say(f"keep-awake: {host.backends.keep_awake.probe().detail}")
     return _supervise(session, watcher, options)
 
 

@@ -2,7 +2,9 @@
 
 Theory: every other module takes `now` as an argument or a `Clock` object, so the engine and the
 hosts can run on real time, on a virtual clock (`extended_runtime.testing.VirtualHost`), or on a
-clock a test controls, without patching. A test in the suite fails if `time.time`,
+clock a test controls (`extended_runtime.testing.MockClock`, which drives the embedded host's
+real timer loop: the loop sleeps through `Clock.wait`, so moving a mock clock wakes it), without
+patching. A test in the suite fails if `time.time`,
 `time.monotonic`, `time.sleep` or `datetime.now` appear anywhere else in the package.
 
 Inside the system every instant is an *aware* `datetime` in UTC. `as_utc` is the gate at the
@@ -13,6 +15,7 @@ scheduled instant.
 
 from __future__ import annotations
 
+import threading
 import time
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
@@ -31,6 +34,10 @@ class Clock(Protocol):
         """Seconds on a clock that never jumps; only differences mean anything."""
         ...
 
+    def wait(self, condition: threading.Condition, timeout: float | None) -> None:
+        """Sleep on `condition` (its lock held) until notified, or `timeout` seconds pass on
+        this clock (`None`: until notified)."""
+
 
 class SystemClock:
     """The machine's clocks."""
@@ -40,6 +47,9 @@ class SystemClock:
 
     def monotonic(self) -> float:
         return time.monotonic()
+
+    def wait(self, condition: threading.Condition, timeout: float | None) -> None:
+        condition.wait(timeout)
 
     def sleep(self, seconds: float) -> None:
         """Block the calling thread; for command-line waits, never inside the engine."""

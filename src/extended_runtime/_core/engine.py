@@ -5,40 +5,34 @@ Theory of operation
 The engine is a pure state machine in the style of h11: it does no I/O, reads no clock and
 starts no thread. A host feeds it *commands* (the app's calls, observations of the system) and
 *time* (`advance(now)` when `next_deadline()` has come); each call returns the outputs it
-caused, `Event`s and `Effect`s from `_events`, in the order they happened. The host performs
-the effects and delivers the events. Three hosts share this one engine: the virtual host for
-tests, the embedded host in an app's own process, and (later) the per-user daemon.
+caused, `Event`s and `Effect`s from `events`, in the order they happened. The host performs
+the effects and delivers the events, and tells the engine when an effect failed
+(`effect_failed`): a failure is an event, and the engine goes on. Three hosts share this one
+engine: the virtual host for tests, the embedded host in an app's own process, and (later) the
+per-user daemon.
 
-What it owns:
+This module is the *lifecycle*: sessions are created, scheduled, started, warned and ended
+here, and every end names a `Cause` from the one table of endings (`transitions.ENDINGS`),
+which gives the trigger, the reason and the error code. Three named sub-machines own the rest,
+each with its own state:
 
-* each live session (SCHEDULED or RUNNING) and its timers; every state change goes through
-  `_transitions.transition`, so an impossible change raises and changes nothing;
-* arbitration across apps: one running-or-scheduled session per app, the keep-awake held while
-  any session runs on the host, the wake alarm at the earliest scheduled start;
-* the rules of DESIGN.md that Apple leaves open: precondition order, the 60 s will-expire lead,
-  start dates in the past, alerts and their repetition, the three-silent-alarms rule,
-  suppression, the CPU budget, relaunch (`handle(_:)`) and the host's own alert for an alarm whose
-  app is not running.
+* `alerts.AlertRepetition`: a running alarm's alerts, driven by the app or by the host;
+* `handover.Handover`: sessions carried from one process of an app to the next (relaunch,
+  missed calls, the delegate deadline);
+* `metering.CpuMeter`: CPU budgets, read once per process tree.
 
-Apps and processes: an app is *alive* while a process of it runs. Each process gets a
-generation number; a session belongs to the generation that created (or was handed) it. When
-the process exits, its sessions become *orphans*: the calls their delegate should have heard
-are kept as `missed` and handed to the next process of the app in a `SessionHandedOver`, which
-is how a relaunched app hears of a session it did not create. The engine keeps them until that
-process sets a delegate (`delegate_attached`), so a process that exits before doing so loses
-nothing: the next one is handed the session again.
-
-Ended sessions leave the engine at once (the store and the audit log keep history), so memory
-grows with live sessions only.
+Across apps the engine arbitrates: one running-or-scheduled session per app, the keep-awake held
+while any session runs, the wake alarm at the earliest scheduled start (both emitted by `_finish`
+only when they change). The records it keeps are in `live`; an ended session leaves the engine
+at once and its timers are cancelled, so memory follows live sessions.
 """
 
 from __future__ import annotations
 
-import math
-from collections import deque
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 
+from .alerts import AlertRepetition, Play
 from .conditions import Conditions
 from .enums import (
     FRONTMOST_TYPES,
@@ -46,7 +40,6 @@ from .enums import (
     AutoLaunchAuthorizationStatus,
     ErrorCode,
     HapticType,
-    InvalidationReason,
     SessionState,
     SessionType,
 )
@@ -56,149 +49,60 @@ from .events import (
     AlarmsAllowed,
     AlarmsDisabled,
     AlertPlayed,
-    AppLaunchFailed,
     AutoLaunchAnswered,
+    EffectFailed,
     KeepAwake,
     LaunchApp,
     Output,
     RequestIgnored,
-    SampleCpu,
     SessionEvent,
-    SessionHandedOver,
     SessionInvalidated,
     SessionScheduled,
     SessionStarted,
     SessionWillExpire,
     WakeAlarm,
 )
+from .handover import Handover
+from .live import LiveApp, LiveSession, Run
+from .metering import CpuMeter, CpuReadings
 from .policy import Policy
-from .timers import Scheduled, TimerKind, TimerQueue
-from .transitions import REASONS, Trigger, transition
+from .timers import TimerKind, TimerQueue
+from .transitions import ENDINGS, Cause, Trigger, transition
 
-__all__ = ["Engine", "Refusal"]
+__all__ = ["Engine"]
 
 #: The events a delegate hears (the others are for the host and the audit log).
 _DELEGATE_EVENTS = (SessionStarted, SessionWillExpire, SessionInvalidated)
 
 _ZERO = timedelta(0)
-_MAX_UNDELIVERED = 32
 _S = SessionState
 
-#: A refused start: the reason, the error code (for ERROR) and a message (`None`: the default).
-Refusal = tuple[InvalidationReason, ErrorCode | None, str | None]
-
-_ERROR = InvalidationReason.ERROR
-
-
-class _App:
-    """What the engine knows of one app.
-
-    A scheduled alarm needs its app's record, so the record stays small: CPU samples and
-    undelivered sessions, which few apps have at a time, live in maps of the engine.
-    """
-
-    __slots__ = (
-        "alarms_disabled",
-        "alive",
-        "app_id",
-        "approved",
-        "auto_launch",
-        "gen",
-        "launchable",
-        "mode",
-        "running",
-        "scheduled",
-        "silent",
-        "state",
-    )
-
-    def __init__(self, app_id: str, mode: SessionType | None, launchable: bool) -> None:
-        self.app_id = app_id
-        self.mode = mode
-        self.state = ApplicationState.ACTIVE
-        self.alive = True
-        self.gen = 0
-        self.launchable = launchable
-        self.approved = True
-        self.auto_launch = AutoLaunchAuthorizationStatus.UNKNOWN
-        self.alarms_disabled = False
-        self.silent = 0
-        self.running: _Session | None = None
-        self.scheduled: _Session | None = None
-
-
-class _Run:
-    """What only a started session has: its budget, its alerts, its relaunch deadline."""
-
-    __slots__ = (
-        "alert_by_host",
-        "alert_haptic",
-        "alert_seq",
-        "alert_waiting",
-        "alerted",
-        "awaiting_delegate",
-        "expires_at",
-        "last_alert_at",
-        "started_at",
-    )
-
-    def __init__(self, started_at: datetime, expires_at: datetime | None) -> None:
-        self.started_at = started_at
-        self.expires_at = expires_at
-        self.alerted = False
-        self.alert_seq = 0
-        self.alert_by_host = False
-        self.alert_waiting = False
-        self.alert_haptic = HapticType.NOTIFICATION
-        self.last_alert_at: datetime | None = None
-        self.awaiting_delegate = False
-
-
-class _Session(Scheduled):
-    """One live session, and its own entry in the heap of scheduled starts (`Scheduled`).
-
-    Hundreds of thousands may wait for their start date, so a session holds only what waiting
-    needs; what running needs is in `run`, from the start on.
-    """
-
-    __slots__ = ("app", "gen", "id", "missed", "run", "state", "type")
-
-    def __init__(self, session_id: str, app: _App, session_type: SessionType) -> None:
-        super().__init__()
-        self.id = session_id
-        self.app = app
-        self.type = session_type
-        self.state = _S.NOT_STARTED
-        self.gen = app.gen
-        self.run: _Run | None = None
-        self.missed: list[SessionEvent] | None = None
-
-    @property
-    def orphaned(self) -> bool:
-        """No live process of the app holds an object for this session."""
-        return not self.app.alive or self.gen != self.app.gen
+#: A failed precondition: its cause and, where the table's default will not do, a message.
+_Refusal = tuple[Cause, str | None]
 
 
 class Engine:
     """The sans-I/O session engine. Not thread-safe: a host serialises calls to it."""
 
-    def __init__(self, policy: Policy | None = None, conditions: Conditions | None = None) -> None:
+    def __init__(
+        self,
+        policy: Policy | None = None,
+        conditions: Conditions | None = None,
+        *,
+        cpu: CpuReadings = CpuReadings.POLLED,
+    ) -> None:
         self.policy = policy if policy is not None else Policy()
         self._conditions = conditions if conditions is not None else Conditions()
-        self._apps: dict[str, _App] = {}
-        self._sessions: dict[str, _Session] = {}
-        self._running: dict[str, _Session] = {}
-        self._cpu: dict[str, deque[tuple[datetime, float]]] = {}  # samples, by app id
-        self._undelivered: dict[str, list[_Session]] = {}  # by app id
-        self._handed: dict[str, _Session] = {}  # handed over, no delegate yet
-        self._timers: TimerQueue[_Session] = TimerQueue()
+        self._apps: dict[str, LiveApp] = {}
+        self._sessions: dict[str, LiveSession] = {}
+        self._running: dict[str, LiveSession] = {}
+        self._timers: TimerQueue[LiveSession] = TimerQueue()
+        self._handover = Handover(self.policy, self._timers)
+        self._meter = CpuMeter(self.policy, self._timers, cpu)
         self._out: list[Output] = []
         self._keep_awake = False
         self._wake_at: datetime | None = None
-        self._cpu_armed = False
-        self._window_seconds = self.policy.cpu_window.total_seconds()
-        self._budgets = {kind: self.policy.cpu_budget(kind) for kind in SessionType}
-        self._fire: dict[TimerKind, Callable[[_Session, int, datetime], None]] = {
+        self._fire: dict[TimerKind, Callable[[LiveSession, datetime], None]] = {
             TimerKind.EXPIRE: self._on_expire,
             TimerKind.DELEGATE_DEADLINE: self._on_delegate_deadline,
             TimerKind.START: self._on_start,
@@ -218,6 +122,11 @@ class Engine:
         """Whether the engine has asked the host to hold keep-awake."""
         return self._keep_awake
 
+    @property
+    def timer_entries(self) -> int:
+        """Entries in the timer heaps, cancelled ones not yet pruned included."""
+        return len(self._timers)
+
     def next_deadline(self) -> datetime | None:
         """The earliest instant at which `advance` has something to do, or `None`."""
         return self._timers.next_deadline()
@@ -230,6 +139,10 @@ class Engine:
     def running_sessions(self) -> dict[str, str]:
         """Running session ids, each with its app id."""
         return {sid: s.app.app_id for sid, s in self._running.items()}
+
+    def live_sessions(self) -> int:
+        """How many sessions the engine holds (scheduled or running)."""
+        return len(self._sessions)
 
     def scheduled_count(self) -> int:
         """How many sessions wait for their start date."""
@@ -256,16 +169,21 @@ class Engine:
         *,
         state: ApplicationState = ApplicationState.ACTIVE,
         launchable: bool = False,
+        tree: str | None = None,
     ) -> None:
-        """Make an app known (its process is alive), or update its declaration."""
+        """Make an app known (its process is alive), or update its declaration.
+
+        `tree` names the process tree whose CPU time the app's sessions are held to (by
+        default the app's own); apps that share a process share a tree.
+        """
         app = self._apps.get(app_id)
         if app is None:
-            app = self._apps[app_id] = _App(app_id, mode, launchable)
+            app = self._apps[app_id] = LiveApp(app_id, mode, launchable, tree or app_id)
             app.state = state
         app.mode = mode
         app.launchable = launchable
 
-    def _app(self, app_id: str) -> _App:
+    def _app(self, app_id: str) -> LiveApp:
         try:
             return self._apps[app_id]
         except KeyError:
@@ -282,7 +200,7 @@ class Engine:
             and session.type in FRONTMOST_TYPES
             and not session.orphaned
         ):
-            self._end(session, Trigger.RESIGN, now)
+            self._end(session, Cause.RESIGNED, now)
         return self._finish()
 
     def set_approved(self, app_id: str, approved: bool, now: datetime) -> list[Output]:
@@ -295,7 +213,7 @@ class Engine:
         app = self._app(app_id)
         app.alarms_disabled = False
         app.silent = 0
-        self._out.append(AlarmsAllowed(now, app_id))
+        self._out.append(AlarmsAllowed(at=now, app_id=app_id))
         return self._finish()
 
     # ------------------------------------------------------------------ session commands
@@ -306,10 +224,9 @@ class Engine:
         self._require_new(session_id)
         refusal = self._check(app, None, now)
         if refusal is not None:
-            self._refuse(session_id, app, now, refusal)
+            self._refuse(session_id, app, now, *refusal)
             return self._finish()
-        assert app.mode is not None
-        session = self._new_session(session_id, app, app.mode, Trigger.START)
+        session = self._new_session(session_id, app, Trigger.START)
         self._begin_running(session, now, now, _ZERO)
         return self._finish()
 
@@ -319,17 +236,24 @@ class Engine:
         self._require_new(session_id)
         refusal = self._check(app, when, now)
         if refusal is not None:
-            self._refuse(session_id, app, now, refusal)
+            self._refuse(session_id, app, now, *refusal)
             return self._finish()
-        assert app.mode is not None
-        session = self._new_session(session_id, app, app.mode, Trigger.SCHEDULE)
+        session = self._new_session(session_id, app, Trigger.SCHEDULE)
         session.start_date = when
         app.scheduled = session
-        self._emit(session, SessionScheduled(now, app_id, session_id, session.type, when))
+        scheduled = SessionScheduled(
+            at=now,
+            app_id=app_id,
+            session_id=session_id,
+            state=session.state,
+            session_type=session.type,
+            start_date=when,
+        )
+        self._emit(session, scheduled)
         if when <= now:
             self._fire_start(session, now)
         else:
-            self._timers.add(when, TimerKind.START, session)
+            self._timers.add_start(when, session)
         return self._finish()
 
     def invalidate(self, session_id: str, app_id: str, now: datetime) -> list[Output]:
@@ -341,12 +265,11 @@ class Engine:
         app = self._app(app_id)
         session = self._sessions.get(session_id)
         if session is None:
-            refusal = (_ERROR, ErrorCode.NOT_YET_STARTED, None)
-            self._refuse(session_id, app, now, refusal, Trigger.CANCEL)
+            self._refuse(session_id, app, now, Cause.NOT_YET_STARTED, None)
             return self._finish()
         if session.type is SessionType.SMART_ALARM and app.state is not ApplicationState.ACTIVE:
             raise ExtendedRuntimeSessionError(ErrorCode.MUST_BE_ACTIVE_TO_START_OR_SCHEDULE)
-        self._end(session, Trigger.INVALIDATE, now)
+        self._end(session, Cause.INVALIDATED, now)
         return self._finish()
 
     def stop_alarm(self, app_id: str, now: datetime) -> list[Output]:
@@ -354,7 +277,7 @@ class Engine:
         app = self._app(app_id)
         session = app.running or app.scheduled
         if session is not None and session.type is SessionType.SMART_ALARM:
-            self._end(session, Trigger.USER_STOP, now)
+            self._end(session, Cause.USER_STOPPED, now)
         return self._finish()
 
     def _require_new(self, session_id: str) -> None:
@@ -365,63 +288,63 @@ class Engine:
                 "create a new ExtendedRuntimeSession"
             )
 
-    def _check(self, app: _App, when: datetime | None, now: datetime) -> Refusal | None:
+    def _check(self, app: LiveApp, when: datetime | None, now: datetime) -> _Refusal | None:
         """The first failed precondition in DESIGN.md's order, or `None`."""
         if app.state is not ApplicationState.ACTIVE or not app.alive:
-            return _ERROR, ErrorCode.MUST_BE_ACTIVE_TO_START_OR_SCHEDULE, None
+            return Cause.NOT_ACTIVE, None
         if app.mode is None or not app.approved:
-            return _ERROR, ErrorCode.NOT_APPROVED_TO_START_SESSION, None
+            return Cause.NOT_APPROVED, None
         type_refusal = self._check_type(app.mode, when, now)
         if type_refusal is not None:
             return type_refusal
         if when is not None and app.alarms_disabled:
-            return _ERROR, ErrorCode.BAR_DISABLED, None
+            return Cause.ALARMS_DISABLED, None
         if app.running is not None or app.scheduled is not None:
-            return InvalidationReason.SESSION_IN_PROGRESS, None, None
+            return Cause.IN_PROGRESS, None
         if when is None and self._suppressed(app.mode):
-            return InvalidationReason.SUPPRESSED_BY_SYSTEM, None, None
+            return Cause.SUPPRESSED_AT_START, None
         return None
 
     def _check_type(
         self, mode: SessionType, when: datetime | None, now: datetime
-    ) -> Refusal | None:
+    ) -> _Refusal | None:
         policy = self.policy
         if when is None:
             unsupported = mode is SessionType.SMART_ALARM or (
                 mode is SessionType.UNDERWATER_DEPTH and not policy.underwater_supported
             )
-            if unsupported:
-                return _ERROR, ErrorCode.UNSUPPORTED_SESSION_TYPE, _unsupported(mode)
-            return None
+            return (Cause.UNSUPPORTED_TYPE, _unsupported(mode)) if unsupported else None
         if mode is not SessionType.SMART_ALARM:
-            return _ERROR, ErrorCode.NOT_APPROVED_TO_SCHEDULE, None
+            return Cause.NOT_SCHEDULABLE, None
         if when > now + policy.schedule_horizon:
-            return _ERROR, ErrorCode.SCHEDULED_TOO_FAR_IN_ADVANCE, None
+            return Cause.TOO_FAR_AHEAD, None
         if when < now - policy.past_tolerance:
-            return _ERROR, ErrorCode.UNKNOWN, _too_far_past(when, now, policy)
+            return Cause.TOO_FAR_PAST, _too_far_past(when, now, policy)
         return None
 
     def _refuse(
-        self,
-        session_id: str,
-        app: _App,
-        now: datetime,
-        refusal: Refusal,
-        trigger: Trigger = Trigger.REFUSE,
+        self, session_id: str, app: LiveApp, now: datetime, cause: Cause, message: str | None
     ) -> None:
         """A session that never left NOT_STARTED becomes INVALID (refused, or cancelled)."""
-        reason, code, message = refusal
-        transition(_S.NOT_STARTED, trigger)
+        ending = ENDINGS[cause]
+        state = transition(_S.NOT_STARTED, ending.trigger)
         self._out.append(
             SessionInvalidated(
-                now, app.app_id, session_id, app.mode, _S.NOT_STARTED, reason, code, message
+                at=now,
+                app_id=app.app_id,
+                session_id=session_id,
+                state=state,
+                session_type=app.mode,
+                previous_state=_S.NOT_STARTED,
+                reason=ending.reason,
+                error_code=ending.code,
+                message=message,
             )
         )
 
-    def _new_session(
-        self, session_id: str, app: _App, mode: SessionType, trigger: Trigger
-    ) -> _Session:
-        session = _Session(session_id, app, mode)
+    def _new_session(self, session_id: str, app: LiveApp, trigger: Trigger) -> LiveSession:
+        assert app.mode is not None  # `_check` refused a session of an app without a mode
+        session = LiveSession(session_id, app, app.mode)
         session.state = transition(_S.NOT_STARTED, trigger)
         self._sessions[session_id] = session
         return session
@@ -429,44 +352,59 @@ class Engine:
     # ------------------------------------------------------------------ running
 
     def _begin_running(
-        self, session: _Session, now: datetime, base: datetime, lateness: timedelta
+        self, session: LiveSession, now: datetime, base: datetime, lateness: timedelta
     ) -> None:
-        """Enter RUNNING: set the expiration from `base`, arm expiry and warning, sample CPU."""
+        """Enter RUNNING: expiration from `base`, expiry and warning armed, CPU metered."""
         app = session.app
         limit = self.policy.limit(session.type)
         expires = None if limit is None else base + limit
-        session.run = _Run(now, expires)
+        session.run = Run(now, expires)
         app.running = session
         self._running[session.id] = session
-        self._emit(
-            session, SessionStarted(now, app.app_id, session.id, session.type, expires, lateness)
+        started = SessionStarted(
+            at=now,
+            app_id=app.app_id,
+            session_id=session.id,
+            state=session.state,
+            session_type=session.type,
+            expiration_date=expires,
+            lateness=lateness,
         )
+        self._emit(session, started)
         if expires is not None:
             self._arm_expiry(session, expires, now)
-        self._arm_cpu_sampling(now)
         if not session.orphaned:
-            self._out.append(SampleCpu((app.app_id,)))
+            self._meter_start(session, now)
 
-    def _arm_expiry(self, session: _Session, expires: datetime, now: datetime) -> None:
-        self._timers.add(expires, TimerKind.EXPIRE, session)
+    def _arm_expiry(self, session: LiveSession, expires: datetime, now: datetime) -> None:
+        run = session.started
+        run.expiry = self._timers.add(expires, TimerKind.EXPIRE, session)
         warn_at = expires - self.policy.will_expire_lead
         if warn_at <= now:
             self._warn(session, now)
         else:
-            self._timers.add(warn_at, TimerKind.WARN, session)
+            run.warning = self._timers.add(warn_at, TimerKind.WARN, session)
 
-    def _warn(self, session: _Session, now: datetime) -> None:
+    def _warn(self, session: LiveSession, now: datetime) -> None:
         session.state = transition(session.state, Trigger.WARN)
-        expires = _run(session).expires_at
-        assert expires is not None
-        self._emit(session, SessionWillExpire(now, session.app.app_id, session.id, expires))
+        run = session.started
+        run.warning = None
+        assert run.expires_at is not None  # only sessions with a limit are warned
+        warning = SessionWillExpire(
+            at=now,
+            app_id=session.app.app_id,
+            session_id=session.id,
+            state=session.state,
+            expiration_date=run.expires_at,
+        )
+        self._emit(session, warning)
 
-    def _fire_start(self, session: _Session, now: datetime) -> None:
+    def _fire_start(self, session: LiveSession, now: datetime) -> None:
         """A scheduled session's date has come: run it, hand it over, launch or alert."""
         app = session.app
         app.scheduled = None
         if self._suppressed(session.type):
-            self._end(session, Trigger.SUPPRESS, now)
+            self._end(session, Cause.SUPPRESSED, now)
             return
         assert session.start_date is not None
         session.state = transition(session.state, Trigger.FIRE)
@@ -474,26 +412,41 @@ class Engine:
         if not session.orphaned:
             return
         if app.alive:
-            _run(session).awaiting_delegate = True
-            self._hand_over(session, now)
-        elif app.auto_launch is AutoLaunchAuthorizationStatus.ACTIVE and app.launchable:
+            self._handover.expect_delegate(session)
+            self._out.append(self._handover.hand_over(session, now))
+            self._meter_start(session, now)
+        elif app.may_launch():
             self._request_launch(session)
         else:
-            self._start_host_alert(session, now)
+            self._host_alert(session, now)
 
     def _end(
-        self,
-        session: _Session,
-        trigger: Trigger,
-        now: datetime,
-        code: ErrorCode | None = None,
-        message: str | None = None,
+        self, session: LiveSession, cause: Cause, now: datetime, message: str | None = None
     ) -> None:
-        """Move a live session to INVALID for `trigger` and announce it."""
+        """Move a live session to INVALID for `cause`, cancel what it armed, announce it."""
+        ending = ENDINGS[cause]
         previous = session.state
-        session.state = transition(previous, trigger)
-        if trigger is Trigger.EXCEED_CPU:
-            code = ErrorCode.EXCEEDED_RESOURCE_LIMITS
+        session.state = transition(previous, ending.trigger)
+        self._forget(session, previous)
+        app = session.app
+        event = SessionInvalidated(
+            at=now,
+            app_id=app.app_id,
+            session_id=session.id,
+            state=session.state,
+            session_type=session.type,
+            previous_state=previous,
+            reason=ending.reason,
+            error_code=ending.code,
+            message=message,
+        )
+        self._emit(session, event)
+        self._handover.ended(session)
+        if session.type is SessionType.SMART_ALARM and previous is _S.RUNNING:
+            self._count_alarm(session, now)
+
+    def _forget(self, session: LiveSession, previous: SessionState) -> None:
+        """Drop an ended session from the engine's maps, and everything it armed."""
         app = session.app
         if app.running is session:
             app.running = None
@@ -501,50 +454,35 @@ class Engine:
             app.scheduled = None
         self._running.pop(session.id, None)
         self._sessions.pop(session.id, None)
+        if previous is _S.SCHEDULED:
+            self._timers.cancel_start(session)
         run = session.run
-        if run is not None:  # its pending alert and relaunch deadline no longer apply
-            run.alert_seq += 1
-            run.awaiting_delegate = False
-        reason = REASONS[trigger]
-        assert reason is not None
-        event = SessionInvalidated(
-            now, app.app_id, session.id, session.type, previous, reason, code, message
-        )
-        self._emit(session, event)
-        if session.missed:
-            self._keep_undelivered(app, session)
-        if session.type is SessionType.SMART_ALARM and previous is _S.RUNNING:
-            self._count_alarm(session, now)
+        if run is not None:
+            self._timers.cancel(run.expiry)
+            self._timers.cancel(run.warning)
+            if run.alerts is not None:
+                run.alerts.stop()
+            self._meter.stop(session)
 
-    def _keep_undelivered(self, app: _App, session: _Session) -> None:
-        undelivered = self._undelivered.setdefault(app.app_id, [])
-        undelivered.append(session)
-        del undelivered[:-_MAX_UNDELIVERED]
-
-    def _count_alarm(self, session: _Session, now: datetime) -> None:
+    def _count_alarm(self, session: LiveSession, now: datetime) -> None:
         """The silent-alarms rule: three ran-but-never-alerted alarms in a row disable alarms."""
         app = session.app
-        if _run(session).alerted:
+        if session.started.alerted:
             app.silent = 0
             return
         app.silent += 1
-        self._out.append(AlarmEndedSilently(now, app.app_id, session.id, app.silent))
+        self._out.append(
+            AlarmEndedSilently(at=now, app_id=app.app_id, session_id=session.id, count=app.silent)
+        )
         if app.silent >= self.policy.silent_alarm_limit and not app.alarms_disabled:
             app.alarms_disabled = True
-            self._out.append(AlarmsDisabled(now, app.app_id, app.silent))
+            self._out.append(AlarmsDisabled(at=now, app_id=app.app_id, count=app.silent))
 
-    def _emit(self, session: _Session, event: SessionEvent) -> None:
-        """Announce a session event, and keep what a delegate must hear until it has.
-
-        An orphan's calls, and those of a session handed over but not yet acknowledged (no
-        delegate set), are kept in `missed` for the app's next process.
-        """
+    def _emit(self, session: LiveSession, event: SessionEvent) -> None:
+        """Announce a session event; a call its process cannot hear now is kept for later."""
         self._out.append(event)
-        unheard = session.orphaned or session.missed is not None
-        if unheard and isinstance(event, _DELEGATE_EVENTS):
-            if session.missed is None:
-                session.missed = []
-            session.missed.append(event)
+        if isinstance(event, _DELEGATE_EVENTS):
+            self._handover.heard(session, event)
 
     # ------------------------------------------------------------------ time
 
@@ -552,35 +490,33 @@ class Engine:
         """Fire every timer due at or before `now`, in order, and return what happened."""
         timers = self._timers
         while (due := timers.pop_due(now)) is not None:
-            _, kind, session, gen = due
+            kind, session = due
             if session is None:
-                self._on_cpu_sample(now)
+                self._cpu_tick(now)
             else:
-                self._fire[kind](session, gen, now)
+                self._fire[kind](session, now)
         return self._finish()
 
-    def _on_expire(self, session: _Session, gen: int, now: datetime) -> None:
-        if session.state is _S.RUNNING:
-            self._end(session, Trigger.EXPIRE, now)
+    def _on_expire(self, session: LiveSession, now: datetime) -> None:
+        session.started.expiry = None
+        self._end(session, Cause.EXPIRED, now)
 
-    def _on_start(self, session: _Session, gen: int, now: datetime) -> None:
-        if session.state is _S.SCHEDULED:
-            self._fire_start(session, now)
+    def _on_start(self, session: LiveSession, now: datetime) -> None:
+        self._fire_start(session, now)
 
-    def _on_warn(self, session: _Session, gen: int, now: datetime) -> None:
-        if session.state is _S.RUNNING:
-            self._warn(session, now)
+    def _on_warn(self, session: LiveSession, now: datetime) -> None:
+        self._warn(session, now)
 
-    def _on_alert(self, session: _Session, gen: int, now: datetime) -> None:
-        if session.state is _S.RUNNING and gen == _run(session).alert_seq:
-            self._play(session, now)
+    def _on_alert(self, session: LiveSession, now: datetime) -> None:
+        alerts = session.started.alerts
+        assert alerts is not None  # only a repetition arms alert timers
+        self._play(session, alerts.due(now), now)
 
-    def _on_delegate_deadline(self, session: _Session, gen: int, now: datetime) -> None:
-        running = session.state is _S.RUNNING
-        if running and _run(session).awaiting_delegate and gen == session.app.gen:
+    def _on_delegate_deadline(self, session: LiveSession, now: datetime) -> None:
+        if self._handover.deadline_passed(session):
             seconds = self.policy.relaunch_delegate_timeout.total_seconds()
             message = f"the relaunched app set no delegate within {seconds:g} s"
-            self._end(session, Trigger.FAIL, now, ErrorCode.UNKNOWN, message)
+            self._end(session, Cause.NO_DELEGATE, now, message)
 
     def _finish(self) -> list[Output]:
         """Add keep-awake and wake-alarm changes, and hand the outputs over."""
@@ -588,20 +524,13 @@ class Engine:
         if held != self._keep_awake:
             self._keep_awake = held
             self._out.append(KeepAwake(held))
-        wake = self._earliest_start()
+        earliest = self._timers.earliest_start()
+        wake = None if earliest is None else earliest.start_date
         if wake != self._wake_at:
             self._wake_at = wake
             self._out.append(WakeAlarm(wake))
         out, self._out = self._out, []
         return out
-
-    def _earliest_start(self) -> datetime | None:
-        timers = self._timers
-        while (session := timers.peek_start()) is not None:
-            if session.state is _S.SCHEDULED:
-                return session.start_date
-            timers.drop_start()
-        return None
 
     # ------------------------------------------------------------------ alerts
 
@@ -614,11 +543,7 @@ class Engine:
             return self._ignore(session_id, app_id, now, "the session is not running")
         if session.type is not SessionType.SMART_ALARM:
             return self._ignore(session_id, app_id, now, "only smart-alarm sessions can alert")
-        run = _run(session)
-        run.alert_seq += 1
-        run.alert_by_host = False
-        run.alert_haptic = HapticType(haptic)
-        self._play(session, now)
+        self._play(session, self._alerts(session).by_app(HapticType(haptic), now), now)
         return self._finish()
 
     def set_next_alert(
@@ -631,50 +556,45 @@ class Engine:
     ) -> list[Output]:
         """The repeat handler's answer for play `sequence`: the next alert, or none.
 
-        `delay` is in seconds after that play; `None`, NaN or <= 0 stops the repetition and
-        a delay above the policy maximum is clamped to it. Stale answers are ignored.
+        `delay` is in seconds after that play; `None`, NaN or <= 0 stops the repetition, and
+        other delays are held between the policy's minimum and maximum. Stale answers are
+        ignored.
         """
         session = self._sessions.get(session_id)
-        if session is None or session.state is not _S.RUNNING:
-            return self._finish()
-        run = _run(session)
-        if sequence != run.alert_seq or run.alert_by_host or not run.alert_waiting:
-            return self._finish()
-        run.alert_waiting = False
-        if delay is None or math.isnan(delay) or delay <= 0:
-            return self._finish()
-        delay = min(delay, self.policy.alert_interval_max)
-        run.alert_haptic = HapticType(haptic)
-        assert run.last_alert_at is not None
-        at = max(run.last_alert_at + timedelta(seconds=delay), now)
-        self._timers.add(at, TimerKind.ALERT, session, run.alert_seq)
+        if session is not None and session.state is _S.RUNNING and session.run is not None:
+            alerts = session.run.alerts
+            if alerts is not None:
+                alerts.answer(sequence, delay, haptic, now)
         return self._finish()
 
-    def _play(self, session: _Session, now: datetime) -> None:
-        run = _run(session)
-        run.alerted = True
-        run.last_alert_at = now
-        event = AlertPlayed(
-            now, session.app.app_id, session.id, run.alert_haptic, run.alert_by_host, run.alert_seq
-        )
-        self._emit(session, event)
-        if run.alert_by_host:
-            interval = timedelta(seconds=self.policy.alert_interval_default)
-            self._timers.add(now + interval, TimerKind.ALERT, session, run.alert_seq)
-        else:
-            run.alert_waiting = True
+    def _alerts(self, session: LiveSession) -> AlertRepetition[LiveSession]:
+        run = session.started
+        if run.alerts is None:
+            run.alerts = AlertRepetition(session, self._timers, self.policy)
+        return run.alerts
 
-    def _start_host_alert(self, session: _Session, now: datetime) -> None:
+    def _play(self, session: LiveSession, play: Play, now: datetime) -> None:
+        played = AlertPlayed(
+            at=now,
+            app_id=session.app.app_id,
+            session_id=session.id,
+            state=session.state,
+            haptic=play.haptic,
+            by_host=play.by_host,
+            sequence=play.sequence,
+        )
+        self._emit(session, played)
+
+    def _host_alert(self, session: LiveSession, now: datetime) -> None:
         """The app cannot alert: the host plays its default alert until Stop or expiry."""
-        run = _run(session)
-        run.alert_seq += 1
-        run.alert_by_host = True
-        run.alert_waiting = False
-        run.alert_haptic = HapticType.NOTIFICATION
-        self._play(session, now)
+        self._play(session, self._alerts(session).by_host_now(now), now)
 
     def _ignore(self, session_id: str, app_id: str, now: datetime, why: str) -> list[Output]:
-        self._out.append(RequestIgnored(now, app_id, session_id, "notify_user", why))
+        self._out.append(
+            RequestIgnored(
+                at=now, app_id=app_id, session_id=session_id, request="notify_user", message=why
+            )
+        )
         return self._finish()
 
     # ------------------------------------------------------------------ processes
@@ -684,23 +604,23 @@ class Engine:
         app = self._app(app_id)
         app.alive = False
         app.gen += 1
-        for sid in [sid for sid, s in self._handed.items() if s.app is app]:
-            del self._handed[sid]
         app.state = ApplicationState.BACKGROUND
-        self._cpu.pop(app_id, None)
+        self._handover.process_exited(app)
         session = app.running
         if session is None:
             return self._finish()
+        self._meter.stop(session)
         if session.type in FRONTMOST_TYPES:
-            self._end(session, Trigger.RESIGN, now)
+            self._end(session, Cause.RESIGNED, now)
         elif session.type is SessionType.PHYSICAL_THERAPY:
             message = "the app exited during its physical-therapy session"
-            self._end(session, Trigger.FAIL, now, ErrorCode.UNKNOWN, message)
-        elif app.auto_launch is AutoLaunchAuthorizationStatus.ACTIVE and app.launchable:
-            _run(session).alert_seq += 1
+            self._end(session, Cause.APP_EXITED, now, message)
+        elif app.may_launch():
+            if session.started.alerts is not None:
+                session.started.alerts.stop()
             self._request_launch(session)
         else:
-            self._start_host_alert(session, now)
+            self._host_alert(session, now)
         return self._finish()
 
     def app_launched(self, app_id: str, now: datetime, *, by_host: bool) -> list[Output]:
@@ -708,73 +628,76 @@ class Engine:
         app = self._app(app_id)
         app.alive = True
         app.state = ApplicationState.BACKGROUND if by_host else ApplicationState.ACTIVE
-        for ended in list(self._undelivered.get(app_id, ())):
-            self._hand_over(ended, now)
+        self._out.extend(self._handover.launched(app, now))
         running = app.running
-        if running is not None and running.gen != app.gen:
-            self._hand_over(running, now)
-        return self._finish()
-
-    def launch_failed(self, app_id: str, now: datetime, message: str) -> list[Output]:
-        """The host could not launch the app: it alerts the user itself instead."""
-        app = self._app(app_id)
-        self._out.append(AppLaunchFailed(now, app_id, message))
-        session = app.running
-        if session is not None and _run(session).awaiting_delegate and session.orphaned:
-            _run(session).awaiting_delegate = False
-            self._start_host_alert(session, now)
+        if running is not None and not running.orphaned:
+            self._meter_start(running, now)
         return self._finish()
 
     def delegate_attached(self, session_id: str, now: datetime) -> list[Output]:
         """A handed-over session got its delegate: it hears what it missed, so the engine
         forgets that, and the relaunch deadline no longer applies."""
-        session = self._handed.pop(session_id, None) or self._sessions.get(session_id)
-        if session is None:
-            return self._finish()
-        session.missed = None
-        if session.run is not None:
-            session.run.awaiting_delegate = False
-        undelivered = self._undelivered.get(session.app.app_id)
-        if undelivered is not None and session in undelivered:
-            undelivered.remove(session)
-            if not undelivered:
-                del self._undelivered[session.app.app_id]
+        self._handover.acknowledged(session_id)
         return self._finish()
 
-    def _request_launch(self, session: _Session) -> None:
-        _run(session).awaiting_delegate = True
+    def _request_launch(self, session: LiveSession) -> None:
+        self._handover.expect_delegate(session)
         self._out.append(LaunchApp(session.app.app_id, session.id))
 
-    def _hand_over(self, session: _Session, now: datetime) -> None:
-        """Give a session to the app's new process; kept until a delegate acknowledges it.
+    # ------------------------------------------------------------------ failures
 
-        A running session always begins with `did_start` for its new delegate.
+    def effect_failed(
+        self,
+        effect: str,
+        backend: str,
+        message: str,
+        now: datetime,
+        *,
+        timed_out: bool = False,
+        app_id: str | None = None,
+        session_id: str | None = None,
+    ) -> list[Output]:
+        """The host could not perform an effect (h11's `send_failed`): record it, go on.
+
+        Sessions are never ended for it: they still end on time and keep-awake is still
+        released. A failed launch (`effect="launch"`) makes the host alert in the app's place,
+        so the alarm is not silently lost.
         """
-        app, run = session.app, session.run
-        session.gen = app.gen
-        missed = list(session.missed or ())
-        running = session.state is _S.RUNNING and run is not None
-        if running and run is not None and not any(isinstance(e, SessionStarted) for e in missed):
-            started = SessionStarted(
-                run.started_at, app.app_id, session.id, session.type, run.expires_at
-            )
-            missed.insert(0, started)
-        session.missed = missed
-        self._handed[session.id] = session
         self._out.append(
-            SessionHandedOver(
-                now,
-                app.app_id,
-                session.id,
-                session.type,
-                session.state,
-                None if run is None else run.expires_at,
-                tuple(missed),
+            EffectFailed(
+                at=now,
+                effect=effect,
+                backend=backend,
+                message=message,
+                timed_out=timed_out,
+                app_id=app_id,
+                session_id=session_id,
             )
         )
-        if run is not None and run.awaiting_delegate and session.state is _S.RUNNING:
-            deadline = now + self.policy.relaunch_delegate_timeout
-            self._timers.add(deadline, TimerKind.DELEGATE_DEADLINE, session, app.gen)
+        if effect == "launch" and app_id is not None:
+            session = self._app(app_id).running
+            if session is not None and self._handover.launch_failed(session):
+                self._host_alert(session, now)
+        return self._finish()
+
+    def stop_host(self, now: datetime, message: str) -> list[Output]:
+        """The host stops (its process exits, or it is closed): every live session ends.
+
+        Running sessions end as DESIGN.md's "App exits" row says for a host that cannot
+        relaunch: frontmost ones with RESIGNED_FRONTMOST, the others with ERROR, UNKNOWN and
+        `message`; a scheduled one with ERROR, UNKNOWN and a message naming the instant that
+        will not ring.
+        """
+        for session in list(self._sessions.values()):
+            if session.state is _S.SCHEDULED:
+                assert session.start_date is not None
+                when = session.start_date.isoformat(timespec="seconds")
+                self._end(session, Cause.HOST_STOPPED, now, f"{message}: {when} will not ring")
+            elif session.type in FRONTMOST_TYPES and not session.orphaned:
+                self._end(session, Cause.RESIGNED, now)
+            else:
+                self._end(session, Cause.HOST_STOPPED, now, message)
+        return self._finish()
 
     # ------------------------------------------------------------------ auto-launch
 
@@ -808,7 +731,7 @@ class Engine:
             else (AutoLaunchAuthorizationStatus.INACTIVE)
         )
         app.auto_launch = status
-        self._out.append(AutoLaunchAnswered(now, app_id, status))
+        self._out.append(AutoLaunchAnswered(at=now, app_id=app_id, status=status))
         return self._finish()
 
     # ------------------------------------------------------------------ system
@@ -818,57 +741,39 @@ class Engine:
         self._conditions = conditions
         for session in list(self._running.values()):
             if self._suppressed(session.type):
-                self._end(session, Trigger.SUPPRESS, now)
+                self._end(session, Cause.SUPPRESSED, now)
         return self._finish()
 
     def _suppressed(self, session_type: SessionType) -> bool:
         return self._conditions.suppresses(session_type, self.policy.battery_low_percent)
 
-    def _arm_cpu_sampling(self, now: datetime) -> None:
-        if not self._cpu_armed:
-            self._cpu_armed = True
-            self._timers.add(now + self.policy.cpu_sample_interval, TimerKind.CPU_SAMPLE, None)
-
-    def _on_cpu_sample(self, now: datetime) -> None:
-        self._cpu_armed = False
-        apps = tuple(sorted({s.app.app_id for s in self._running.values() if not s.orphaned}))
-        if self._running:
-            self._arm_cpu_sampling(now)
-        if apps:
-            self._out.append(SampleCpu(apps))
+    # ------------------------------------------------------------------ CPU
 
     def observe_cpu(self, readings: Mapping[str, float], now: datetime) -> list[Output]:
-        """CPU seconds each app's process tree has used so far (counters that only grow).
+        """CPU seconds each process tree has used so far (counters that only grow).
 
-        Over the last `cpu_window`, counting time before the session started as zero, the
-        average cores used above the type's budget end the session (EXCEEDED_RESOURCE_LIMITS).
+        Sessions whose average over the last `cpu_window` is above their type's budget end
+        with EXCEEDED_RESOURCE_LIMITS (see `metering`).
         """
-        horizon = now - self.policy.cpu_window
-        over: list[_Session] = []
-        for app_id, cpu_seconds in readings.items():
-            session = self._app(app_id).running
-            if session is None or session.run is None or session.orphaned:
-                self._cpu.pop(app_id, None)
-                continue
-            samples = self._cpu.get(app_id)
-            if samples is None:
-                samples = self._cpu[app_id] = deque()
-            samples.append((now, cpu_seconds))
-            start = max(horizon, session.run.started_at)
-            while len(samples) > 1 and samples[1][0] <= start:
-                samples.popleft()
-            if (cpu_seconds - samples[0][1]) / self._window_seconds > self._budgets[session.type]:
-                over.append(session)
-        for session in over:
-            self._end(session, Trigger.EXCEED_CPU, now)
+        for session in self._meter.observe(dict(readings), now):
+            if session.state is _S.RUNNING:
+                self._end(session, Cause.EXCEEDED_CPU, now)
         return self._finish()
 
+    def cpu_changed(self, tree: str, cpu_seconds: float, now: datetime) -> list[Output]:
+        """A source that reports changes says the tree's load changes now (`CpuReadings.PUSHED`)."""
+        self._meter.changed(tree, cpu_seconds, now)
+        return self._finish()
 
-def _run(session: _Session) -> _Run:
-    """The run of a session that has started (RUNNING, or ended after running)."""
-    run = session.run
-    assert run is not None, f"session {session.id} has not started"
-    return run
+    def _meter_start(self, session: LiveSession, now: datetime) -> None:
+        sample = self._meter.start(session, now)
+        if sample is not None:
+            self._out.append(sample)
+
+    def _cpu_tick(self, now: datetime) -> None:
+        sample = self._meter.due(now)
+        if sample is not None:
+            self._out.append(sample)
 
 
 def _unsupported(mode: SessionType) -> str:

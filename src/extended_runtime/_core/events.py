@@ -5,13 +5,18 @@ Theory
 The engine answers every command and every timer with a list of *outputs*. Each output is one
 of two kinds, both frozen values:
 
-* an `Event` announces a change, past tense, stamped with the engine's `now`
-  (`SessionScheduled`, `SessionStarted`, `SessionWillExpire`, `SessionInvalidated`,
-  `AlertPlayed`, ...). Every event names the app and the session it concerns, so the audit log,
-  the store and the delegate calls are all fed from the same values. Hosts play an alert on
-  `AlertPlayed` and update session objects on the session events;
+* an `Event` announces a change, past tense, stamped with the engine's `now`. Events come in
+  three layers: `Event` (about the host: an effect failed), `AppEvent` (about one app: its alarms
+  were disabled) and `SessionEvent` (about one session: it was scheduled, started, warned, alerted,
+  handed over or invalidated). A session event carries `state`, the state the session is in once
+  the event has happened, so whoever mirrors a session (the objects an app holds, a store, a
+  client in another process) needs no rules of its own. The audit log, the store and the delegate
+  calls are all fed from these same values;
 * an `Effect` asks the host to do something that is not itself news: hold or release
-  keep-awake, arm the wake alarm, launch an app, sample CPU.
+  keep-awake, arm the wake alarm, launch an app, read CPU time.
+
+When the host cannot perform an effect it tells the engine (`Engine.effect_failed`), which
+announces an `EffectFailed` and goes on: a failure is an event, never a dead thread.
 
 Nothing here refers to threads, sockets or the clock: a host in another process (the daemon)
 can serialise these values as they are.
@@ -37,9 +42,10 @@ __all__ = [
     "AlarmsAllowed",
     "AlarmsDisabled",
     "AlertPlayed",
-    "AppLaunchFailed",
+    "AppEvent",
     "AutoLaunchAnswered",
     "Effect",
+    "EffectFailed",
     "Event",
     "KeepAwake",
     "LaunchApp",
@@ -56,22 +62,29 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Event:
-    """A change the engine made, at instant `at`, for app `app_id`."""
+    """A change the engine made, at instant `at`."""
 
     at: datetime
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AppEvent(Event):
+    """An event about one app."""
+
     app_id: str
 
 
-@dataclass(frozen=True, slots=True)
-class SessionEvent(Event):
-    """An event about one session."""
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SessionEvent(AppEvent):
+    """An event about one session; `state` is the session's state once it has happened."""
 
     session_id: str
+    state: SessionState
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class SessionScheduled(SessionEvent):
     """`start_at()` was accepted; the session starts at `start_date`."""
 
@@ -79,7 +92,7 @@ class SessionScheduled(SessionEvent):
     start_date: datetime
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class SessionStarted(SessionEvent):
     """The session runs until `expiration_date` (`None`: no limit).
 
@@ -92,14 +105,14 @@ class SessionStarted(SessionEvent):
     lateness: timedelta = timedelta(0)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class SessionWillExpire(SessionEvent):
     """The session will expire at `expiration_date`; finish up."""
 
     expiration_date: datetime
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class SessionInvalidated(SessionEvent):
     """The session ended (or never started) for `reason`; `error_code` when reason is ERROR."""
 
@@ -116,8 +129,13 @@ class SessionInvalidated(SessionEvent):
             return None
         return ExtendedRuntimeSessionError(self.error_code, self.message)
 
+    @property
+    def refused(self) -> bool:
+        """Whether the session never ran: a start or schedule that failed its checks."""
+        return self.previous_state is SessionState.NOT_STARTED
 
-@dataclass(frozen=True, slots=True)
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class AlertPlayed(SessionEvent):
     """An alert played now. `by_host`: the host's own alert, not the app's `notify_user`.
 
@@ -129,7 +147,7 @@ class AlertPlayed(SessionEvent):
     sequence: int
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class SessionHandedOver(SessionEvent):
     """A (re)launched app receives a session it has no object for (Apple's `handle(_:)`).
 
@@ -138,50 +156,61 @@ class SessionHandedOver(SessionEvent):
     """
 
     session_type: SessionType
-    state: SessionState
     expiration_date: datetime | None
     missed: tuple[SessionEvent, ...]
 
 
-@dataclass(frozen=True, slots=True)
-class RequestIgnored(SessionEvent):
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RequestIgnored(AppEvent):
     """A call was ignored as Apple ignores it (for example `notify_user` when not alerting)."""
 
+    session_id: str
     request: str
     message: str
 
 
-@dataclass(frozen=True, slots=True)
-class AlarmEndedSilently(SessionEvent):
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AlarmEndedSilently(AppEvent):
     """An alarm session ran and ended without alerting; `count` in a row so far."""
 
+    session_id: str
     count: int
 
 
-@dataclass(frozen=True, slots=True)
-class AlarmsDisabled(Event):
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AlarmsDisabled(AppEvent):
     """Too many silent alarms: the app's alarms are off until the user allows them again."""
 
     count: int
 
 
-@dataclass(frozen=True, slots=True)
-class AlarmsAllowed(Event):
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AlarmsAllowed(AppEvent):
     """The user allowed the app's alarms again."""
 
 
-@dataclass(frozen=True, slots=True)
-class AutoLaunchAnswered(Event):
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AutoLaunchAnswered(AppEvent):
     """The user answered the auto-launch question."""
 
     status: AutoLaunchAuthorizationStatus
 
 
-@dataclass(frozen=True, slots=True)
-class AppLaunchFailed(Event):
-    """The host could not launch the app for a session; the host alerts instead."""
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EffectFailed(Event):
+    """The host could not perform an effect: it raised, or did not return in time.
 
+    `effect` names what was asked (`keep-awake`, `wake-alarm`, `alert`, `dismiss`, `launch`,
+    `cpu`, `record`), `backend` who was asked, and `app_id` / `session_id` whom it concerned,
+    where one app or session did. The engine goes on; `xrs doctor` and the audit log show it.
+    """
+
+    effect: str
+    backend: str
     message: str
+    timed_out: bool = False
+    app_id: str | None = None
+    session_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -213,9 +242,9 @@ class LaunchApp(Effect):
 
 @dataclass(frozen=True, slots=True)
 class SampleCpu(Effect):
-    """Report CPU seconds used so far by these apps' process trees (`Engine.observe_cpu`)."""
+    """Read the CPU seconds used so far by these process trees (`Engine.observe_cpu`)."""
 
-    app_ids: tuple[str, ...]
+    trees: tuple[str, ...]
 
 
 Output = Event | Effect

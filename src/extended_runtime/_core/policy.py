@@ -45,9 +45,12 @@ class Policy:
     past_tolerance: timedelta = timedelta(seconds=60)
     #: Seconds between alerts when `notify_user` has no repeat handler, and for the host's alert.
     alert_interval_default: float = 3.0
+    #: A repeat handler's interval below this is raised to it, so an alarm cannot flood.
+    alert_interval_min: float = 1.0
     #: A repeat handler's interval above this is clamped to it.
     alert_interval_max: float = 60.0
-    #: Average cores over `cpu_window` above which a session ends (frontmost / background types).
+    #: Average cores over `cpu_window` above which a session ends (frontmost / background
+    #: types); `math.inf` means no budget, and such sessions are not metered at all.
     cpu_budget_frontmost: float = 1.0
     cpu_budget_background: float = 0.5
     cpu_window: timedelta = timedelta(seconds=60)
@@ -73,8 +76,15 @@ class Policy:
         for name in ("will_expire_lead", "schedule_horizon", "past_tolerance"):
             if getattr(self, name) < _ZERO:
                 raise ValueError(f"policy {name} must not be negative")
-        if self.alert_interval_default <= 0 or self.alert_interval_max <= 0:
-            raise ValueError("alert intervals must be positive")
+        intervals = (self.alert_interval_min, self.alert_interval_default, self.alert_interval_max)
+        if not 0 < intervals[0] <= intervals[1] <= intervals[2]:
+            raise ValueError(
+                "alert intervals must be positive with "
+                "alert_interval_min <= alert_interval_default <= alert_interval_max"
+            )
+        for name in ("cpu_budget_frontmost", "cpu_budget_background"):
+            if not getattr(self, name) > 0:  # also refuses NaN
+                raise ValueError(f"policy {name} must be a positive number of cores (inf: none)")
         if self.cpu_sample_interval <= timedelta(0) or self.cpu_window <= timedelta(0):
             raise ValueError("cpu_window and cpu_sample_interval must be positive")
         if self.silent_alarm_limit < 1:

@@ -89,12 +89,12 @@ class SessionRecord:
 def fold(record: SessionRecord | None, event: SessionEvent) -> SessionRecord | None:
     """The record after `event`; `None` if the event says nothing a record keeps."""
     if isinstance(event, SessionScheduled):
-        return _base(record, event, event.session_type, SessionState.SCHEDULED, event.at)
+        return _base(record, event, event.session_type)
     if isinstance(event, SessionStarted):
-        new = _base(record, event, event.session_type, SessionState.RUNNING, event.at)
+        new = _base(record, event, event.session_type)
         return replace(new, started_at=event.at, expiration_date=event.expiration_date)
     if isinstance(event, SessionInvalidated):
-        new = _base(record, event, event.session_type, SessionState.INVALID, event.at)
+        new = _base(record, event, event.session_type)
         return replace(new, reason=event.reason, error_code=event.error_code)
     if isinstance(event, AlertPlayed) and record is not None:
         return replace(record, alerts=record.alerts + 1, updated_at=event.at)
@@ -102,16 +102,13 @@ def fold(record: SessionRecord | None, event: SessionEvent) -> SessionRecord | N
 
 
 def _base(
-    record: SessionRecord | None,
-    event: SessionEvent,
-    session_type: SessionType | None,
-    state: SessionState,
-    at: datetime,
+    record: SessionRecord | None, event: SessionEvent, session_type: SessionType | None
 ) -> SessionRecord:
+    """The record with the event's state and instant (a new record for a session's first)."""
     if record is None:
-        record = SessionRecord(event.session_id, event.app_id, session_type, state, at)
+        record = SessionRecord(event.session_id, event.app_id, session_type, event.state, event.at)
     start_date = event.start_date if isinstance(event, SessionScheduled) else record.start_date
-    return replace(record, state=state, updated_at=at, start_date=start_date)
+    return replace(record, state=event.state, updated_at=event.at, start_date=start_date)
 
 
 def _iso(value: datetime | None) -> str | None:

@@ -2,21 +2,25 @@
 
 Theory
 ------
-A host owns one `Engine` and is the only caller of it. It turns the public API's calls into
-engine commands, under one lock, and performs the outputs in order, through an explicit table
-from output type to handler:
+A host owns one `Engine` and is its only caller. It implements the API's `HostPort`: each call
+becomes an engine command, made under the host's lock, and the outputs are handled there in
+order through an explicit table from output type to handler. Handlers do only what must happen
+at once and cannot block:
 
-* session events update the session objects at once (so `state` changes synchronously inside
-  `start()`, `start_at()` and `invalidate()`) and *post* the delegate call for later;
-* `AlertPlayed` plays the alert, then posts the app's repeat handler, whose answer goes back to
-  the engine; `SessionHandedOver` builds a fresh session object and posts the app's
-  `on_session` handlers (Apple's `handle(_:)`);
-* effects drive the backends: keep-awake, wake alarm, app launch, CPU samples.
+* session events are *mirrored* into the session objects' links (so `state` changes inside
+  `start()`, `start_at()` and `invalidate()`), and their delegate calls are *posted* to run
+  later, serially;
+* everything else is an effect handed to the `Effects` runner, channel by channel: the audit
+  record of every event (store, sink, log), alerts, keep-awake, the wake alarm, launches and CPU
+  readings. The runner performs them after the lock is released, guarded, and tells the host of
+  each failure (`_effect_failed`), which the engine records (`Engine.effect_failed`). A slow
+  D-Bus call or a dead sound server therefore never delays a timer or a command, and never
+  stops the host.
 
-Subclasses decide the two things that differ between hosts: what time it is (`now`) and how a
-posted call reaches the app (`_post`): the virtual host queues it until `advance`, the embedded
-host hands it to the session's asyncio loop or to one delegate thread. Posting keeps every
-delegate call out of the caller's stack and in order.
+Subclasses decide what differs between hosts: what time it is (`now`), how a posted call
+reaches the app (`_post`: the virtual host queues it until `advance`, the embedded host hands it
+to the session's asyncio loop or to one delegate thread), whether effects run on threads, and
+whether the host can launch apps.
 """
 
 from __future__ import annotations
@@ -25,19 +29,23 @@ import logging
 import threading
 import weakref
 from abc import ABC, abstractmethod
-from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from datetime import datetime
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from .._api.app import App
+from .._api.port import AppRecord, SessionLink
+from .._api.session import adopt
+from .._backends.select import Backends
+from .._core.engine import Engine
 from .._core.enums import ApplicationState, AutoLaunchAuthorizationStatus, HapticType, SessionState
 from .._core.errors import SessionUsageError
 from .._core.events import (
     AlarmEndedSilently,
     AlarmsDisabled,
     AlertPlayed,
-    AppLaunchFailed,
+    EffectFailed,
     Event,
     KeepAwake,
     LaunchApp,
@@ -53,56 +61,45 @@ from .._core.events import (
     WakeAlarm,
 )
 from .._core.records import fold
+from .effects import Effects, Job
 
-if TYPE_CHECKING:
-    from .._api.app import App
-    from .._api.session import ExtendedRuntimeSession
-    from .._core.engine import Engine
-    from ..abc import AlertBackend, CpuSource, EventSink, KeepAwakeBackend, Store, WakeAlarmBackend
-
-__all__ = ["Host"]
+__all__ = ["CannotLaunch", "Host"]
 
 log = logging.getLogger("extended_runtime")
+
+#: What the keep-awake backend tells tools that list inhibitors.
+KEEP_AWAKE_WHY = "an extended runtime session is running"
+
+
+class CannotLaunch(RuntimeError):
+    """The host cannot launch the app (no launch command, or this host never launches)."""
 
 
 class Host(ABC):
     """The shared machinery of the virtual, embedded and (later) daemon hosts."""
 
     def __init__(
-        self,
-        engine: Engine,
-        *,
-        alerts: AlertBackend,
-        keep_awake: KeepAwakeBackend,
-        wake_alarm: WakeAlarmBackend,
-        sink: EventSink,
-        store: Store,
-        cpu: CpuSource | None = None,
+        self, engine: Engine, backends: Backends, *, threaded: bool, effect_timeout: float = 5.0
     ) -> None:
         self.engine = engine
-        self.alert_backend = alerts
-        self.keep_awake_backend = keep_awake
-        self.wake_alarm_backend = wake_alarm
-        self.sink = sink
-        self.store = store
-        self.cpu = cpu
+        self.backends = backends
         self._lock = threading.RLock()
-        #: Objects that hear their session's events, by session id.
-        self._objects: dict[str, ExtendedRuntimeSession] = {}
-        #: Every object a process of each app holds (calls may still be queued for them).
-        self._held_by: dict[str, weakref.WeakSet[ExtendedRuntimeSession]] = {}
-        self._apps: dict[str, App] = {}
-        self._handlers: dict[type[Any], Callable[[Any], Iterable[Output]]] = {
+        #: Links that hear their session's events, by session id.
+        self._links: dict[str, SessionLink] = {}
+        #: Every link a process of each app holds (calls may still be queued for them).
+        self._held_by: dict[str, weakref.WeakSet[Any]] = {}
+        self._apps: dict[str, AppRecord] = {}
+        self._closed = False
+        self._effects = Effects(self._effect_failed, threaded=threaded, timeout=effect_timeout)
+        self._declare_channels()
+        self._audit_backends = f"{backends.store.name}, {backends.sink.name}"
+        self._handlers: dict[type[Any], Callable[[Any], None]] = {
             SessionScheduled: self._on_session_event,
             SessionStarted: self._on_session_event,
             SessionWillExpire: self._on_session_event,
             SessionInvalidated: self._on_invalidated,
             AlertPlayed: self._on_alert_played,
             SessionHandedOver: self._on_handed_over,
-            RequestIgnored: self._on_ignored,
-            AlarmEndedSilently: self._on_silent_alarm,
-            AlarmsDisabled: self._on_alarms_disabled,
-            AppLaunchFailed: self._on_launch_failed,
             KeepAwake: self._on_keep_awake,
             WakeAlarm: self._on_wake_alarm,
             LaunchApp: self._on_launch,
@@ -123,219 +120,373 @@ class Host(ABC):
     def _timers_changed(self) -> None:  # noqa: B027 (optional hook)
         """The engine's next deadline may have moved (the embedded host wakes its timer)."""
 
-    def _launch(self, app: App, session_id: str) -> Iterable[Output]:
-        """Launch `app` for a session; the default host cannot, so the engine alerts instead."""
-        return self.engine.launch_failed(app.app_id, self.now, "this host cannot launch apps")
+    def _effects_submitted(self) -> None:
+        """Commands call this after releasing the lock: inline effects run now."""
+        self._effects.flush()
 
-    # ------------------------------------------------------------------ apps
-
-    def register_app(self, app: App) -> None:
-        """Make an app known to this host and its engine."""
-        with self._lock:
-            known = self._apps.get(app.app_id)
-            if known is not None and known is not app:
-                raise SessionUsageError(
-                    f"app {app.app_id!r} is already registered with this host by another App "
-                    "object: use one App per app id"
-                )
-            self._apps[app.app_id] = app
-            self.engine.register_app(
-                app.app_id, app.background_mode, state=app.state, launchable=self._can_launch(app)
-            )
-
-    def _can_launch(self, app: App) -> bool:
+    def _can_launch(self, app: AppRecord) -> bool:
         return False
 
-    def set_app_state(self, app: App, state: ApplicationState) -> None:
-        """The app's foreground state changed."""
-        with self._lock:
-            self._apply(self.engine.set_app_state(app.app_id, state, self.now))
+    def _launch(self, app: AppRecord, session_id: str) -> None:
+        """Launch `app` for a session (runs on the launch channel); raise if it cannot."""
+        raise CannotLaunch("this host cannot launch apps")
 
-    # ------------------------------------------------------------------ session commands
-
-    def _attach(self, session: ExtendedRuntimeSession) -> None:
-        """`session` hears its events from now on, until its app's process exits."""
-        self._objects[session.session_id] = session
-        self._held_by.setdefault(session.app.app_id, weakref.WeakSet()).add(session)
-
-    def start(self, session: ExtendedRuntimeSession) -> None:
-        with self._lock:
-            self._attach(session)
-            outputs = self.engine.start(session.session_id, session.app.app_id, self.now)
-            self._apply(outputs)
-
-    def start_at(self, session: ExtendedRuntimeSession, when: datetime) -> None:
-        with self._lock:
-            self._attach(session)
-            now = self.now
-            self._apply(self.engine.start_at(session.session_id, session.app.app_id, when, now))
-
-    def invalidate(self, session: ExtendedRuntimeSession) -> None:
-        with self._lock:
-            self._attach(session)
-            outputs = self.engine.invalidate(session.session_id, session.app.app_id, self.now)
-            self._apply(outputs)
-
-    def notify_user(self, session: ExtendedRuntimeSession, haptic: HapticType) -> None:
-        with self._lock:
-            app_id = session.app.app_id
-            self._apply(self.engine.notify_user(session.session_id, app_id, haptic, self.now))
-
-    def delegate_set(self, session: ExtendedRuntimeSession) -> None:
-        """A handed-over session got a delegate: cancel the deadline, deliver what it missed."""
-        with self._lock:
-            self._apply(self.engine.delegate_attached(session.session_id, self.now))
-            self._post(self.now, session._drain_held, session._loop)
-
-    def request_auto_launch(self, app: App) -> AutoLaunchAuthorizationStatus:
-        """Apple's `requestAutoLaunchAuthorizationStatus`: ask the user once, then remember."""
-        with self._lock:
-            now = self.now
-            status = self.engine.request_auto_launch(app.app_id, now)
-            if status is not None:
-                return status
-            allow = self._ask_auto_launch(app)
-            self._apply(self.engine.answer_auto_launch(app.app_id, allow, now))
-            return self.engine.auto_launch_status(app.app_id)
-
-    def _ask_auto_launch(self, app: App) -> bool:
+    def _ask_auto_launch(self, app: AppRecord) -> bool:
         """Ask the user whether the host may launch `app` for its alarms; default: decline."""
         log.warning(
             "auto-launch for %s: this host cannot ask the user, so it is declined", app.app_id
         )
         return False
 
+    # ------------------------------------------------------------------ apps
+
+    def app(
+        self,
+        app_id: str,
+        background_mode: str | None = None,
+        *,
+        state: ApplicationState = ApplicationState.ACTIVE,
+        launch: list[str] | str | None = None,
+    ) -> App:
+        """An app bound to this host (the same app if one with this id and declaration exists)."""
+        return App(app_id, background_mode, launch, state=state, host=self)
+
+    def register_app(self, app: AppRecord) -> AppRecord:
+        """Make an app known; a second record of the same app joins the first."""
+        with self._lock:
+            known = self._apps.get(app.app_id)
+            if known is None:
+                app.host = self
+                self._apps[app.app_id] = app
+                launchable = self._can_launch(app)
+                self.engine.register_app(
+                    app.app_id,
+                    app.mode,
+                    state=app.state,
+                    launchable=launchable,
+                    tree=self._tree(app),
+                )
+                return app
+            if not known.same_declaration(app):
+                raise SessionUsageError(
+                    f"app {app.app_id!r} is already registered with this host as "
+                    f"{known.declaration()}; this App declares {app.declaration()}: "
+                    "use one declaration per app id"
+                )
+            known.handlers.extend(h for h in app.handlers if h not in known.handlers)
+            return known
+
+    def _tree(self, app: AppRecord) -> str | None:
+        cpu = self.backends.cpu
+        return None if cpu is None else cpu.tree_of(app.app_id)
+
+    def set_app_state(self, app: AppRecord, state: ApplicationState) -> None:
+        """The app's foreground state changed."""
+
+        def command() -> list[Output]:
+            app.state = state
+            return self.engine.set_app_state(app.app_id, state, self.now)
+
+        self._command(command)
+
+    def allow_alarms(self, app: App) -> None:
+        """The user allows an app's alarms again after silent alarms disabled them."""
+        self._command(lambda: self.engine.allow_alarms(app.app_id, self.now))
+
+    # ------------------------------------------------------------------ session commands
+
+    @property
+    def closed(self) -> bool:
+        """Whether the host was closed (its sessions have ended; it takes no more calls)."""
+        return self._closed
+
+    def _command(self, command: Callable[[], Iterable[Output]]) -> None:
+        """Run an engine command under the lock, then let the effects run outside it."""
+        with self._lock:
+            if self._closed:
+                raise SessionUsageError(
+                    f"this {type(self).__name__} is closed: its sessions have ended; "
+                    "create a new host"
+                )
+            self._apply(command())
+        self._effects_submitted()
+
+    def _feed(self, command: Callable[[], Iterable[Output]]) -> None:
+        """Like `_command`, for what the host itself learns (readings, answers, failures):
+        once the host is closed there is nobody to tell, and it is dropped."""
+        with self._lock:
+            if self._closed:
+                return
+            self._apply(command())
+        self._effects_submitted()
+
+    def _attach(self, link: SessionLink) -> None:
+        """`link` hears its session's events from now on, until its app's process exits."""
+        self._links[link.session_id] = link
+        self._held_by.setdefault(link.app.app_id, weakref.WeakSet()).add(link)
+
+    def start(self, link: SessionLink) -> None:
+        def command() -> list[Output]:
+            self._attach(link)
+            return self.engine.start(link.session_id, link.app.app_id, self.now)
+
+        self._command(command)
+
+    def start_at(self, link: SessionLink, when: datetime) -> None:
+        def command() -> list[Output]:
+            self._attach(link)
+            return self.engine.start_at(link.session_id, link.app.app_id, when, self.now)
+
+        self._command(command)
+
+    def invalidate(self, link: SessionLink) -> None:
+        def command() -> list[Output]:
+            self._attach(link)
+            return self.engine.invalidate(link.session_id, link.app.app_id, self.now)
+
+        self._command(command)
+
+    def notify_user(self, link: SessionLink, haptic: HapticType) -> None:
+        app_id = link.app.app_id
+        self._command(lambda: self.engine.notify_user(link.session_id, app_id, haptic, self.now))
+
+    def delegate_set(self, link: SessionLink) -> None:
+        """A handed-over session got a delegate: cancel the deadline, deliver what it missed."""
+        with self._lock:
+            self._apply(self.engine.delegate_attached(link.session_id, self.now))
+            self._post(self.now, link.deliver_backlog, link.loop)
+        self._effects_submitted()
+
+    def request_auto_launch(self, app: AppRecord) -> AutoLaunchAuthorizationStatus:
+        """Apple's `requestAutoLaunchAuthorizationStatus`: ask the user once, then remember."""
+        with self._lock:
+            status = self.engine.request_auto_launch(app.app_id, self.now)
+            if status is not None:
+                return status
+        allow = self._ask_auto_launch(app)
+        self._command(lambda: self.engine.answer_auto_launch(app.app_id, allow, self.now))
+        return self.engine.auto_launch_status(app.app_id)
+
+    def _stop_engine(self, message: str) -> None:
+        """End every live session (the host stops); their calls are posted as usual."""
+        self._command(lambda: self.engine.stop_host(self.now, message))
+
     # ------------------------------------------------------------------ outputs
 
     def _apply(self, outputs: Iterable[Output]) -> None:
-        """Perform outputs in order; handlers may answer with more (CPU samples, launches)."""
-        work = deque(outputs)
-        while work:
-            output = work.popleft()
+        """Handle outputs in order (under the lock): mirror, post, and submit effects."""
+        handlers = self._handlers
+        for output in outputs:
             if isinstance(output, Event):
-                self._record(output)
-            handler = self._handlers.get(type(output))
+                self._submit_audit(output)
+            handler = handlers.get(type(output))
             if handler is not None:
-                work.extend(handler(output))
+                handler(output)
         self._timers_changed()
 
-    def _record(self, event: Event) -> None:
-        self.sink.record(event)
-        if isinstance(event, SessionEvent):
-            record = fold(self.store.get(event.session_id), event)
-            if record is not None:
-                self.store.save(record)
+    def _submit_audit(self, event: Event) -> None:
+        # a failure to record an EffectFailed is logged only: reporting it would loop
+        effect = "record-failure" if isinstance(event, EffectFailed) else "record"
+        self._effects.submit(
+            "audit", Job(effect, self._audit_backends, partial(self._audit, event))
+        )
 
-    def _on_session_event(self, event: SessionEvent) -> Iterable[Output]:
-        session = self._objects.get(event.session_id)
-        if session is not None:
-            session._apply_event(event)
-            self._post(event.at, partial(session._dispatch, event), session._loop)
-        return ()
+    def _on_session_event(self, event: SessionEvent) -> None:
+        link = self._links.get(event.session_id)
+        if link is not None:
+            link.mirror(event)
+            self._post(event.at, partial(link.deliver, event), link.loop)
 
-    def _on_invalidated(self, event: SessionInvalidated) -> Iterable[Output]:
+    def _on_invalidated(self, event: SessionInvalidated) -> None:
         self._on_session_event(event)
-        self._objects.pop(event.session_id, None)
+        self._links.pop(event.session_id, None)
         if event.previous_state is SessionState.RUNNING:
-            self.alert_backend.dismiss(event.app_id, event.session_id)
-        return ()
+            alerts = self.backends.alerts
+            job = Job(
+                "dismiss",
+                alerts.name,
+                partial(alerts.dismiss, event.app_id, event.session_id),
+                event.app_id,
+                event.session_id,
+            )
+            self._effects.submit("alerts", job)
 
-    def _on_alert_played(self, event: AlertPlayed) -> Iterable[Output]:
-        self.alert_backend.play(event.app_id, event.session_id, event.haptic, event.by_host)
-        session = self._objects.get(event.session_id)
-        if session is not None and not event.by_host:
-            call = partial(self._run_repeat_handler, session, event)
-            self._post(event.at, call, session._loop)
-        return ()
+    def _on_alert_played(self, event: AlertPlayed) -> None:
+        alerts = self.backends.alerts
+        play = partial(alerts.play, event.app_id, event.session_id, event.haptic, event.by_host)
+        self._effects.submit(
+            "alerts", Job("alert", alerts.name, play, event.app_id, event.session_id)
+        )
+        link = self._links.get(event.session_id)
+        if link is not None and not event.by_host:
+            self._post(event.at, partial(self._run_repeat_handler, link, event), link.loop)
 
-    def _run_repeat_handler(self, session: ExtendedRuntimeSession, event: AlertPlayed) -> None:
+    def _run_repeat_handler(self, link: SessionLink, event: AlertPlayed) -> None:
         default = self.engine.policy.alert_interval_default
-        delay, haptic = session._ask_repeat_handler(event.haptic, default)
-        with self._lock:
-            now = self.now
-            sid = event.session_id
-            self._apply(self.engine.set_next_alert(sid, event.sequence, delay, haptic, now))
+        delay, haptic = link.repeat_answer(event.haptic, default)
+        sid, sequence = event.session_id, event.sequence
+        self._feed(lambda: self.engine.set_next_alert(sid, sequence, delay, haptic, self.now))
 
-    def _on_handed_over(self, event: SessionHandedOver) -> Iterable[Output]:
-        from .._api.session import ExtendedRuntimeSession
-
+    def _on_handed_over(self, event: SessionHandedOver) -> None:
         app = self._apps.get(event.app_id)
         if app is None:
-            return ()
-        session = ExtendedRuntimeSession._adopt(app, event)
-        self._attach(session)
+            return
+        link = adopt(app, event)
+        self._attach(link)
         if event.state is SessionState.INVALID:
-            del self._objects[event.session_id]
-        self._post(event.at, partial(_hand_over, app, session), None)
-        return ()
+            del self._links[event.session_id]
+        self._post(event.at, partial(_hand_over, app, link), None)
 
-    def _on_ignored(self, event: RequestIgnored) -> Iterable[Output]:
+    def _on_keep_awake(self, effect: KeepAwake) -> None:
+        self._effects.set("keep-awake", effect.held)
+
+    def _on_wake_alarm(self, effect: WakeAlarm) -> None:
+        self._effects.set("wake-alarm", effect.at)
+
+    def _on_launch(self, effect: LaunchApp) -> None:
+        launch = partial(self._launch, self._apps[effect.app_id], effect.session_id)
+        self._effects.submit(
+            "launch", Job("launch", "host", launch, effect.app_id, effect.session_id)
+        )
+
+    def _on_sample_cpu(self, effect: SampleCpu) -> None:
+        self._effects.set("cpu", frozenset(effect.trees))
+
+    # ------------------------------------------------------------------ effects
+
+    def _declare_channels(self) -> None:
+        effects, backends = self._effects, self.backends
+        effects.queue("audit")
+        effects.queue("alerts")
+        effects.queue("launch")
+        keep = backends.keep_awake
+        effects.latest(
+            "keep-awake",
+            lambda held: Job(
+                "keep-awake",
+                keep.name,
+                partial(keep.hold, KEEP_AWAKE_WHY) if held else keep.release,
+            ),
+        )
+        wake = backends.wake_alarm
+        effects.latest("wake-alarm", lambda at: Job("wake-alarm", wake.name, partial(wake.arm, at)))
+        cpu_name = backends.cpu.name if backends.cpu is not None else "none"
+        effects.latest(
+            "cpu",
+            lambda trees: Job("cpu", cpu_name, partial(self._read_cpu, trees)),
+            merge=frozenset.union,
+        )
+
+    def _read_cpu(self, trees: Collection[str]) -> None:
+        """Read the trees (outside the lock), then give the engine the readings."""
+        cpu = self.backends.cpu
+        if cpu is None:
+            return
+        readings = cpu.read(trees)
+        if readings:
+            self._feed(lambda: self.engine.observe_cpu(readings, self.now))
+
+    def _audit(self, event: Event) -> None:
+        """Keep an event: the store's record, the sink, and a log line where one is due."""
+        failures = []
+        if isinstance(event, SessionEvent):
+            store = self.backends.store
+            try:
+                record = fold(store.get(event.session_id), event)
+                if record is not None:
+                    store.save(record)
+            except Exception as error:
+                failures.append(f"{store.name}: {type(error).__name__}: {error}")
+        try:
+            self.backends.sink.record(event)
+        except Exception as error:
+            failures.append(f"{self.backends.sink.name}: {type(error).__name__}: {error}")
+        _log_event(event)
+        if failures:
+            raise AuditFailed("; ".join(failures))
+
+    def _effect_failed(self, job: Job, message: str, timed_out: bool) -> None:
+        """The runner could not perform `job`: the engine records it and goes on."""
+        if job.effect == "record-failure":
+            return
+        self._feed(
+            lambda: self.engine.effect_failed(
+                job.effect,
+                job.backend,
+                message,
+                self.now,
+                timed_out=timed_out,
+                app_id=job.app_id,
+                session_id=job.session_id,
+            )
+        )
+
+    # ------------------------------------------------------------------ processes
+
+    def _drop_links(self, app_id: str) -> list[SessionLink]:
+        """The app's process is gone: its session objects hear nothing more.
+
+        Returns the links whose sessions were still live (SCHEDULED or RUNNING)."""
+        live: list[SessionLink] = []
+        held: list[SessionLink] = list(self._held_by.pop(app_id, ()))
+        for link in held:
+            link.detach()
+            if self._links.get(link.session_id) is link:
+                del self._links[link.session_id]
+                live.append(link)
+        return live
+
+
+class AuditFailed(RuntimeError):
+    """The store or the sink could not keep an event."""
+
+
+def _hand_over(app: AppRecord, link: SessionLink) -> None:
+    """Run the relaunch handlers, unless the process exited before they could run."""
+    if not link.detached:
+        app.hand_over(link.owner)
+
+
+def _log_event(event: Event) -> None:
+    """Refusals and error endings at WARNING, so an app without a delegate still learns why."""
+    if isinstance(event, SessionInvalidated):
+        _log_invalidated(event)
+    elif isinstance(event, RequestIgnored):
         log.warning("%s ignored for session %s: %s", event.request, event.session_id, event.message)
-        return ()
-
-    def _on_silent_alarm(self, event: AlarmEndedSilently) -> Iterable[Output]:
+    elif isinstance(event, AlarmEndedSilently):
         log.warning(
             "the alarm of %s (session %s) ended without alerting the user (%d in a row)",
             event.app_id,
             event.session_id,
             event.count,
         )
-        return ()
-
-    def _on_alarms_disabled(self, event: AlarmsDisabled) -> Iterable[Output]:
+    elif isinstance(event, AlarmsDisabled):
         log.warning(
             "alarms of %s are disabled: %d alarms in a row ran without alerting the user; "
             "its alarms fail with BAR_DISABLED until the user allows them again",
             event.app_id,
             event.count,
         )
-        return ()
-
-    def _on_launch_failed(self, event: AppLaunchFailed) -> Iterable[Output]:
-        log.warning("could not launch %s: %s; the host alerts instead", event.app_id, event.message)
-        return ()
-
-    def _on_keep_awake(self, effect: KeepAwake) -> Iterable[Output]:
-        if effect.held:
-            self.keep_awake_backend.hold("an extended runtime session is running")
-        else:
-            self.keep_awake_backend.release()
-        return ()
-
-    def _on_wake_alarm(self, effect: WakeAlarm) -> Iterable[Output]:
-        self.wake_alarm_backend.arm(effect.at)
-        return ()
-
-    def _on_launch(self, effect: LaunchApp) -> Iterable[Output]:
-        # the engine only asks for apps this host registered
-        return self._launch(self._apps[effect.app_id], effect.session_id)
-
-    def _on_sample_cpu(self, effect: SampleCpu) -> Iterable[Output]:
-        if self.cpu is None:
-            return ()
-        readings = {}
-        for app_id in effect.app_ids:
-            seconds = self.cpu.cpu_seconds(app_id)
-            if seconds is not None:
-                readings[app_id] = seconds
-        return self.engine.observe_cpu(readings, self.now) if readings else ()
-
-    def allow_alarms(self, app: App) -> None:
-        """The user allows an app's alarms again after silent alarms disabled them."""
-        with self._lock:
-            self._apply(self.engine.allow_alarms(app.app_id, self.now))
-
-    def _drop_objects(self, app_id: str) -> list[ExtendedRuntimeSession]:
-        """The app's process is gone: its session objects hear nothing more; returns them."""
-        dropped = list(self._held_by.pop(app_id, ()))
-        for session in dropped:
-            session._dead = True
-            if self._objects.get(session.session_id) is session:
-                del self._objects[session.session_id]
-        return dropped
 
 
-def _hand_over(app: App, session: ExtendedRuntimeSession) -> None:
-    """Run the relaunch handlers, unless the process exited before they could run."""
-    if not session._dead:
-        app._hand_over(session)
+def _log_invalidated(event: SessionInvalidated) -> None:
+    error = event.error
+    detail = f": {error}" if error is not None else ""
+    if event.refused:
+        log.warning(
+            "session %s of %s could not start: %s%s",
+            event.session_id,
+            event.app_id,
+            event.reason.name,
+            detail,
+        )
+    elif error is not None:
+        log.warning(
+            "session %s of %s ended: %s%s",
+            event.session_id,
+            event.app_id,
+            event.reason.name,
+            detail,
+        )
+    else:
+        log.info("session %s of %s ended: %s", event.session_id, event.app_id, event.reason.name)

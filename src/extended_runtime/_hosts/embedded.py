@@ -1,48 +1,69 @@
-"""The embedded host: the engine inside the app's own process, on real time.
+"""The embedded host: the engine inside the app's own process.
 
 Theory
 ------
-Two daemon threads, both started on first need:
+Three kinds of thread, each started on first need, none of them holding the host's lock for
+more than an engine call:
 
-* the *timer thread* sleeps on a condition variable until the engine's next deadline (at most
-  `MAX_WAIT` seconds, so a wall-clock jump is noticed soon), then calls `engine.advance(now)`
-  and performs the outputs. Every command notifies the condition, so a new, earlier deadline
-  wakes it at once. The condition shares the host's lock, so the engine is only ever touched by
-  one thread at a time;
-* the *delegate thread* runs posted calls one at a time, in order. A session created while an
-  asyncio loop was running has its calls posted to that loop instead
-  (`loop.call_soon_threadsafe`), so async apps hear their delegate on their own loop.
+* the *timer thread* sleeps on the host's condition through its clock (`Clock.wait`) until the
+  engine's next deadline (at most `MAX_WAIT` seconds, so a wall-clock jump is noticed soon),
+  then calls `engine.advance(now)` and hands the outputs on. Every command notifies the
+  condition, so a new, earlier deadline wakes it at once. Nothing can end the loop but
+  `close()`: an error in one round is logged and the next round goes on;
+* the *effect workers* of the `Effects` runner perform keep-awake, alerts, audit records, CPU
+  readings and launches, outside the lock, so a hanging backend delays neither timers nor
+  commands;
+* the *delegate thread* (`Delivery`) runs posted calls one at a time, in order, for sessions not
+  created inside a running asyncio loop; the others hear their delegate on their own loop.
 
-Nothing here blocks the caller beyond the lock: `start()` returns as soon as the engine has
-decided. Keep-awake is released when the host closes, and, because backends tie their holds to
-the process (a logind inhibitor is a file descriptor), when the process dies.
+Exit and close: at interpreter exit (atexit, within `EXIT_TIMEOUT` seconds) and on `close()`,
+every live session ends as DESIGN.md's "process of an embedded host exits" row says, the effects
+still pending are performed (keep-awake is released; a scheduled alarm that will not ring is
+named in a WARNING) and every posted delegate call is delivered. Because backends tie their holds
+to the process (a logind inhibitor is a file descriptor), a process that dies without exiting
+releases them too.
+
+A clock a test controls (`extended_runtime.testing.MockClock`) drives this same loop, and
+`settle()` waits until everything due has happened, so the production scheduling code is tested
+deterministically rather than a copy of it.
 """
 
 from __future__ import annotations
 
+import atexit
 import logging
-import queue
 import threading
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from types import TracebackType
 
 from .._backends.select import Backends, embedded_backends
 from .._core.clock import Clock, SystemClock
 from .._core.engine import Engine
+from .._core.metering import CpuReadings
 from .._core.policy import Policy
+from ..abc import CpuSource
 from .base import Host
+from .delivery import Delivery
 
-__all__ = ["MAX_WAIT", "EmbeddedHost"]
+__all__ = ["EXIT_TIMEOUT", "MAX_WAIT", "EmbeddedHost"]
 
 log = logging.getLogger("extended_runtime")
 
 #: The longest the timer thread sleeps without looking at the clock again (seconds).
 MAX_WAIT = 5.0
+#: How long the interpreter's exit may wait for sessions to end and calls to be delivered.
+EXIT_TIMEOUT = 2.0
 
 
 class EmbeddedHost(Host):
-    """An in-process host on the real clock."""
+    """An in-process host: sessions run in this process, on the real clock by default.
+
+    `EmbeddedHost(policy=...)` gives sessions other limits, lead times or budgets;
+    `host.app(app_id, mode)` makes an app that runs on it. Use it as a context manager, or call
+    `close()`, to end its sessions and stop its threads; at interpreter exit that happens by
+    itself.
+    """
 
     def __init__(
         self,
@@ -50,90 +71,123 @@ class EmbeddedHost(Host):
         *,
         clock: Clock | None = None,
         backends: Backends | None = None,
+        effect_timeout: float = 5.0,
     ) -> None:
         chosen = backends if backends is not None else embedded_backends()
-        super().__init__(
-            Engine(policy),
-            alerts=chosen.alerts,
-            keep_awake=chosen.keep_awake,
-            wake_alarm=chosen.wake_alarm,
-            sink=chosen.sink,
-            store=chosen.store,
-            cpu=chosen.cpu,
-        )
+        engine = Engine(policy, cpu=_readings(chosen.cpu))
+        super().__init__(engine, chosen, threaded=True, effect_timeout=effect_timeout)
         self._clock: Clock = clock if clock is not None else SystemClock()
+        self._real = SystemClock()  # bounds real waits (exit, settle) whatever the clock
         self._wakeup = threading.Condition(self._lock)
-        self._calls: queue.SimpleQueue[Callable[[], None] | None] = queue.SimpleQueue()
+        self._delivery = Delivery()
         self._timer_thread: threading.Thread | None = None
-        self._delegate_thread: threading.Thread | None = None
-        self._closed = False
+        atexit.register(self._at_exit)
 
     @property
     def now(self) -> datetime:
         """The current instant, from the host's clock."""
         return self._clock.now()
 
-    # ------------------------------------------------------------------ delivery
+    # ------------------------------------------------------------------ commands and delivery
 
     def _post(self, at: datetime, call: Callable[[], None], loop: object | None) -> None:
-        if loop is not None and _post_to_loop(loop, call):
-            return
-        if self._delegate_thread is None:
-            self._delegate_thread = _start("xrs-delegate", self._run_calls)
-        self._calls.put(call)
-
-    def _run_calls(self) -> None:
-        while (call := self._calls.get()) is not None:
-            try:
-                call()
-            except Exception:
-                log.exception("a delegate call failed; the host goes on")
+        self._delivery.post(call, loop)
 
     # ------------------------------------------------------------------ timers
 
     def _timers_changed(self) -> None:
+        if self._closed:
+            return
         if self._timer_thread is None and self.engine.next_deadline() is not None:
-            self._timer_thread = _start("xrs-timer", self._run_timers)
+            self._timer_thread = threading.Thread(
+                target=self._run_timers, name="xrs-timer", daemon=True
+            )
+            self._timer_thread.start()
         self._wakeup.notify()
 
     def _run_timers(self) -> None:
         with self._wakeup:
             while not self._closed:
-                deadline = self.engine.next_deadline()
-                now = self._clock.now()
-                if deadline is not None and deadline <= now:
-                    self._apply(self.engine.advance(now))
-                    continue
-                # with nothing due, sleep until a command; else look again at least every
-                # MAX_WAIT seconds, so a jump of the wall clock is noticed soon
-                wait = None if deadline is None else min(MAX_WAIT, (deadline - now).total_seconds())
-                self._wakeup.wait(wait)
+                try:
+                    self._round()
+                except Exception:
+                    log.exception("the timer loop failed in one round; it goes on")
+                    self._clock.wait(self._wakeup, 0.05)
 
-    # ------------------------------------------------------------------ life
+    def _round(self) -> None:
+        """Fire what is due, or sleep until the next deadline (called with the lock held)."""
+        deadline = self.engine.next_deadline()
+        now = self._clock.now()
+        if deadline is not None and deadline <= now:
+            self._apply(self.engine.advance(now))
+            return
+        # with nothing due, sleep until a command; else look again at least every MAX_WAIT
+        # seconds, so a jump of the wall clock is noticed soon
+        wait = None if deadline is None else min(MAX_WAIT, (deadline - now).total_seconds())
+        self._clock.wait(self._wakeup, wait)
+
+    # ------------------------------------------------------------------ settling and closing
+
+    def settle(self, timeout: float = 5.0) -> bool:
+        """Wait until everything due by the clock has happened: timers fired, effects performed,
+        delegate calls delivered (those of the delegate thread). False if `timeout` ran out.
+
+        For tests on a `MockClock`: move the clock, then `settle()`.
+        """
+        deadline = self._real.monotonic() + timeout
+        while (left := deadline - self._real.monotonic()) > 0:
+            with self._lock:
+                due = self.engine.next_deadline()
+                if due is not None and due <= self._clock.now():
+                    self._apply(self.engine.advance(self._clock.now()))
+                    continue
+            if self._effects.settle(left) and self._delivery.drain(left) and self._quiet():
+                return True
+        return False
+
+    def _quiet(self) -> bool:
+        with self._lock:
+            due = self.engine.next_deadline()
+            nothing_due = due is None or due > self._clock.now()
+        return nothing_due and self._effects.settle(0) and self._delivery.idle()
 
     def close(self, timeout: float = 5.0) -> None:
-        """Stop the threads after the calls already posted, and release keep-awake."""
-        with self._lock:
-            self._closed = True
-            self._wakeup.notify()
-            if self.engine.keep_awake_held:
-                self.keep_awake_backend.release()
-        self._calls.put(None)
-        for thread in (self._timer_thread, self._delegate_thread):
-            if thread is not None and thread is not threading.current_thread():
-                thread.join(timeout)
+        """End every live session (their calls delivered), release keep-awake, stop threads."""
+        self._shut_down("the host was closed", timeout)
+        atexit.unregister(self._at_exit)
+
+    def _at_exit(self) -> None:
+        self._shut_down("the process exited", EXIT_TIMEOUT)
+
+    def _shut_down(self, message: str, timeout: float) -> None:
+        if self._closed:
+            return
+        deadline = self._real.monotonic() + timeout
+        try:
+            self._stop_engine(message)
+        finally:
+            with self._lock:
+                self._closed = True
+                self._wakeup.notify_all()
+        self._effects.close(max(0.0, deadline - self._real.monotonic()))
+        self._delivery.close(max(0.0, deadline - self._real.monotonic()))
+        thread = self._timer_thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(max(0.0, deadline - self._real.monotonic()))
+
+    def __enter__(self) -> EmbeddedHost:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
 
 
-def _start(name: str, target: Callable[[], None]) -> threading.Thread:
-    thread = threading.Thread(target=target, name=name, daemon=True)
-    thread.start()
-    return thread
-
-
-def _post_to_loop(loop: Any, call: Callable[[], None]) -> bool:
-    """Schedule `call` on an asyncio loop; False if the loop is closed."""
-    try:
-        loop.call_soon_threadsafe(call)
-    except RuntimeError:
-        return False
-    return True
+def _readings(cpu: CpuSource | None) -> CpuReadings:
+    if cpu is None:
+        return CpuReadings.OFF
+    return CpuReadings.PUSHED if cpu.reports_changes else CpuReadings.POLLED

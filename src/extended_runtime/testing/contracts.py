@@ -14,6 +14,7 @@ The suites import nothing from pytest, so they can be used from any runner.
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from .._core.enums import HapticType, InvalidationReason, SessionState, SessionType
 from .._core.events import (
@@ -24,10 +25,19 @@ from .._core.events import (
     SessionStarted,
 )
 from .._core.records import SCHEMA_VERSION, SessionRecord, fold
-from ..abc import AlertBackend, EventSink, KeepAwakeBackend, Probe, Store, WakeAlarmBackend
+from ..abc import (
+    AlertBackend,
+    CpuSource,
+    EventSink,
+    KeepAwakeBackend,
+    Probe,
+    Store,
+    WakeAlarmBackend,
+)
 
 __all__ = [
     "AlertContract",
+    "CpuSourceContract",
     "EventSinkContract",
     "KeepAwakeContract",
     "StoreContract",
@@ -43,24 +53,36 @@ def _record(session_id: str, app_id: str = "org.example.a", minutes: int = 0) ->
 
 
 def _lifecycle(session_id: str = "s1") -> list[Event]:
+    """An alarm's life: scheduled, started, one alert, stopped."""
     later = _T0 + timedelta(hours=1)
+    ids: dict[str, Any] = {"app_id": "org.example.a", "session_id": session_id}
+    alarm = SessionType.SMART_ALARM
     return [
-        SessionScheduled(_T0, "org.example.a", session_id, SessionType.SMART_ALARM, later),
-        SessionStarted(
-            later,
-            "org.example.a",
-            session_id,
-            SessionType.SMART_ALARM,
-            later + timedelta(minutes=30),
+        SessionScheduled(
+            at=_T0, **ids, state=SessionState.SCHEDULED, session_type=alarm, start_date=later
         ),
-        AlertPlayed(later, "org.example.a", session_id, HapticType.NOTIFICATION, False, 1),
+        SessionStarted(
+            at=later,
+            **ids,
+            state=SessionState.RUNNING,
+            session_type=alarm,
+            expiration_date=later + timedelta(minutes=30),
+        ),
+        AlertPlayed(
+            at=later,
+            **ids,
+            state=SessionState.RUNNING,
+            haptic=HapticType.NOTIFICATION,
+            by_host=False,
+            sequence=1,
+        ),
         SessionInvalidated(
-            later + timedelta(minutes=1),
-            "org.example.a",
-            session_id,
-            SessionType.SMART_ALARM,
-            SessionState.RUNNING,
-            InvalidationReason.NONE,
+            at=later + timedelta(minutes=1),
+            **ids,
+            state=SessionState.INVALID,
+            session_type=alarm,
+            previous_state=SessionState.RUNNING,
+            reason=InvalidationReason.NONE,
         ),
     ]
 
@@ -135,6 +157,18 @@ class KeepAwakeContract:
         backend.release()
         assert not self.is_held(backend)
 
+    def test_hold_and_release_are_idempotent(self) -> None:
+        """The host may apply a level again (after a failure or a late return)."""
+        backend = self.make_backend()
+        backend.release()
+        assert not self.is_held(backend)
+        backend.hold("contract test")
+        backend.hold("contract test, again")
+        assert self.is_held(backend)
+        backend.release()
+        backend.release()
+        assert not self.is_held(backend)
+
     def test_can_hold_again_after_release(self) -> None:
         backend = self.make_backend()
         for _ in range(2):
@@ -164,6 +198,16 @@ class WakeAlarmContract:
         backend.arm(None)
         assert self.armed_at(backend) is None
 
+    def test_arming_again_is_idempotent(self) -> None:
+        backend = self.make_backend()
+        at = _T0 + timedelta(hours=8)
+        backend.arm(at)
+        backend.arm(at)
+        assert self.armed_at(backend) == at
+        backend.arm(None)
+        backend.arm(None)
+        assert self.armed_at(backend) is None
+
 
 class AlertContract:
     """What every `AlertBackend` must do: play every haptic, dismiss without raising."""
@@ -177,6 +221,32 @@ class AlertContract:
             backend.play("org.example.a", "s1", haptic, by_host=haptic is HapticType.STOP)
         backend.dismiss("org.example.a", "s1")
         backend.dismiss("org.example.a", "never-shown")
+
+
+class CpuSourceContract:
+    """What every `CpuSource` must do: name a tree per app and read counters that only grow."""
+
+    def make_source(self) -> CpuSource:
+        raise NotImplementedError
+
+    def app_ids(self) -> list[str]:
+        """Apps whose trees this source can read."""
+        return ["org.example.a"]
+
+    def test_reads_a_growing_counter_per_tree(self) -> None:
+        source = self.make_source()
+        trees = {source.tree_of(app_id) for app_id in self.app_ids()}
+        assert all(isinstance(tree, str) and tree for tree in trees)
+        first = source.read(trees)
+        again = source.read(trees)
+        assert set(first) == trees
+        for tree in trees:
+            assert first[tree] >= 0.0
+            assert again[tree] >= first[tree]
+
+    def test_unknown_trees_are_left_out(self) -> None:
+        source = self.make_source()
+        assert source.read(["no-such-tree"]) == {}
 
 
 class EventSinkContract:
