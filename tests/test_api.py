@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 
@@ -45,7 +46,7 @@ def test_every_contract_name_is_exported_once() -> None:
     assert set(exported) >= CONTRACT
     assert len(exported) == len(set(exported))
     for name in exported:
-        assert getattr(extended_runtime, name) is not None
+        assert hasattr(extended_runtime, name), name
 
 
 def test_implementation_modules_are_private() -> None:
@@ -184,5 +185,4 @@ def test_repr_follows_apples_description_layout() -> None:
     session.start_at(host.now)
     assert repr(session).endswith("state=2, sessionID=" + session.session_id
                                   + ", expirationDate=2026-01-05 06:30:00 +0000")  # fmt: skip
-    assert len(session.session_id) == 32
-    assert int(session.session_id, 16) >= 0
+    assert re.fullmatch("[0-9a-f]{32}", session.session_id)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import pytest
 
@@ -15,7 +15,7 @@ from extended_runtime import (
 )
 from extended_runtime.testing import VirtualHost
 
-T0 = datetime(2026, 1, 5, 6, 0, tzinfo=UTC)
+from .helpers import T0
 
 
 def _alarm() -> tuple[VirtualHost, ExtendedRuntimeSession]:
@@ -57,6 +57,7 @@ def test_non_haptics_are_refused(haptic: object) -> None:
     session.start_at(host.now)
     with pytest.raises(TypeError, match="haptic must be a HapticType"):
         session.notify_user(haptic)  # type: ignore[arg-type]
+    assert host.alerts == []
 
 
 def test_a_non_callable_repeat_handler_is_refused() -> None:
