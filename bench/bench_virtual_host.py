@@ -64,6 +64,7 @@ from extended_runtime import (
     SessionState,
     SessionType,
 )
+from extended_runtime._core import engine as engine_module
 from extended_runtime._core.timers import TimerKind, TimerQueue
 from extended_runtime.testing import VirtualHost
 
@@ -452,7 +453,10 @@ def outcome(host: VirtualHost, tally: Tally, late: int) -> dict[str, Any]:
 
 
 class CountingTimers(TimerQueue[Any]):
-    """The engine's timer queue, recording the instant of every timer it hands out."""
+    """The engine's timer queue, recording the instant of every timer it hands out.
+
+    The virtual host fires each timer with `now` at its deadline, so `now` is that instant.
+    """
 
     __slots__ = ("fired",)
 
@@ -460,20 +464,29 @@ class CountingTimers(TimerQueue[Any]):
         super().__init__()
         self.fired: list[datetime] = []
 
-    def pop_due(self, now: datetime) -> tuple[datetime, TimerKind, Any, int] | None:
+    def pop_due(self, now: datetime) -> tuple[TimerKind, Any] | None:
         due = super().pop_due(now)
         if due is not None:
-            self.fired.append(due[0])
+            self.fired.append(now)
         return due
 
 
 def count_timers(plans: list[AppPlan]) -> tuple[dict[str, Any], list[float]]:
     """The same day again, with the engine's timers counted: the outcome and firing instants."""
-    host = VirtualHost(now=START)
-    timers = CountingTimers()
-    host.engine._timers = timers
+    created: list[CountingTimers] = []
+
+    def counting() -> CountingTimers:
+        created.append(CountingTimers())
+        return created[-1]
+
+    original = engine_module.TimerQueue  # type: ignore[attr-defined]
+    engine_module.TimerQueue = counting  # type: ignore[attr-defined,assignment]
+    try:
+        host = VirtualHost(now=START)
+    finally:
+        engine_module.TimerQueue = original  # type: ignore[attr-defined]
     host, tally, late = run_day(plans, host)
-    return outcome(host, tally, late), [(at - START).total_seconds() for at in timers.fired]
+    return outcome(host, tally, late), [(at - START).total_seconds() for at in created[0].fired]
 
 
 # ---------------------------------------------------------------------- the peer

@@ -128,10 +128,6 @@ def test_notify_user_interval_of_exactly_60s_is_kept(host: VirtualHost) -> None:
     assert [a.at for a in host.alerts] == [T0, T0 + sec(60), T0 + sec(120)]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="DESIGN 'notify_user': an interval below 1 s is raised to 1 s; the engine keeps it",
-)
 @pytest.mark.parametrize("result", [0.001, 0.5])
 def test_notify_user_interval_below_1s_is_raised_to_1s(host: VirtualHost, result: float) -> None:
     _, session, _ = running_alarm(host)
@@ -166,11 +162,6 @@ def test_notify_user_handler_exception_is_logged(
     assert isinstance(logged[0].exc_info[1], ValueError)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="DESIGN 'notify_user': a handler that raises goes on at the default 3 s; "
-    "the host stops repeating instead",
-)
 def test_notify_user_handler_exception_goes_on_at_the_default_interval(
     host: VirtualHost,
 ) -> None:
@@ -199,11 +190,6 @@ def test_notify_user_garbage_handler_result_is_logged_as_a_warning(
     ]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="DESIGN 'notify_user': a handler result that is not a number goes on at the "
-    "default 3 s; the host stops repeating instead",
-)
 @pytest.mark.parametrize("result", ["soon", [5.0], object()], ids=_garbage_id)
 def test_notify_user_non_number_handler_result_goes_on_at_the_default_interval(
     host: VirtualHost, result: object

@@ -107,7 +107,7 @@ def test_on_session_is_a_decorator_and_needs_a_callable() -> None:
 
     assert app.on_session(handler) is handler
     with pytest.raises(TypeError, match="callable"):
-        app.on_session(42)  # type: ignore[arg-type]
+        app.on_session(42)  # type: ignore[type-var]
 
 
 def test_a_second_app_object_with_another_declaration_is_a_usage_error() -> None:
@@ -121,11 +121,6 @@ def test_a_second_app_object_with_another_declaration_is_a_usage_error() -> None
     assert session.state is SessionState.RUNNING
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="DESIGN 'A second App object with an app id the host knows': the refusal names "
-    "neither declaration",
-)
 def test_a_second_app_object_with_another_declaration_names_both() -> None:
     host = VirtualHost()
     host.app("org.example.x", SessionType.SELF_CARE)
@@ -135,11 +130,6 @@ def test_a_second_app_object_with_another_declaration_names_both() -> None:
     assert "mindfulness" in str(caught.value)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="DESIGN 'A second App object with an app id the host knows': the same declaration "
-    "is the same app and is accepted; the host refuses any second App object",
-)
 def test_a_second_app_object_with_the_same_declaration_is_the_same_app() -> None:
     host = VirtualHost()
     first = host.app("org.example.x", SessionType.SELF_CARE, launch=["x"])

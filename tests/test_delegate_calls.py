@@ -241,11 +241,6 @@ def test_delegate_exception_is_logged_and_does_not_affect_the_session(
 # ====================================================================== nobody listens
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="DESIGN 'A session fails and nobody listens': refusals and error endings are not "
-    "logged at WARNING; only delegates hear of them",
-)
 def test_refusals_and_error_endings_are_logged_at_warning_with_reason_and_message(
     host: VirtualHost, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -159,8 +159,8 @@ def test_alarm_alerts_repeat_in_real_time() -> None:
         answers = iter([(0.1, HapticType.RETRY), (0.1, HapticType.STOP)])
         session.notify_user(HapticType.NOTIFICATION, lambda played: next(answers, None))
         assert recorder.ended.wait(10)
+        assert alerts.dismissed.wait(10)  # the alert channel dismisses after the last play
         assert alerts.played == [HapticType.NOTIFICATION, HapticType.RETRY, HapticType.STOP]
-        assert alerts.dismissed.is_set()
         assert recorder.reason is InvalidationReason.EXPIRED
     finally:
         host.close()
@@ -219,6 +219,7 @@ def test_close_releases_keep_awake() -> None:
     app = _app(host, "org.example.close", SessionType.PHYSICAL_THERAPY)
     ExtendedRuntimeSession(app).start()
     backend = host.backends.keep_awake
+    assert host.settle()  # keep-awake is held on its own channel, just after the call
     assert getattr(backend, "held", None) is True
     host.close()
     assert getattr(backend, "held", None) is False

@@ -41,10 +41,15 @@ def test_mindfulness_example_runs_a_session() -> None:
     assert lines[1].strip() == "session ended: NONE"
 
 
-def test_alarm_example_schedules() -> None:
+def test_alarm_example_schedules_and_hears_at_exit_that_it_will_not_ring() -> None:
+    """The example's process exits at once: on the embedded host the alarm ends with it (the
+    "process of an embedded host exits" row), its delegate hears so, and a WARNING names the
+    instant that will not ring."""
     result = _run_python(_python_blocks()[1])
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "SCHEDULED"
+    assert result.stdout.splitlines() == ["SCHEDULED", "alarm over: ERROR"]
+    assert "the process exited before the start date " in result.stderr
+    assert "this alarm will not ring" in result.stderr
 
 
 def test_virtual_host_example_passes() -> None:

@@ -354,19 +354,18 @@ def test_precondition_order_date_errors_before_bar_disabled(
 def test_precondition_order_bar_disabled_before_session_in_progress(host: VirtualHost) -> None:
     """Both at once need a session in progress while alarms are off.
 
-    Alarms go off only when an alarm ends, so the app re-declares its mode (as
-    `register_app` allows) to run a physical-therapy session meanwhile.
+    Alarms go off only when an alarm ends, so the engine is told the app was re-registered
+    with another mode (a reinstalled app, as `Engine.register_app` allows) to run a
+    physical-therapy session meanwhile.
     """
     app = host.app("org.example.sleep", ALARM)
     for _ in range(3):
         run_silent_alarm(host, app)
-    app.background_mode = THERAPY
-    host.register_app(app)
+    host.engine.register_app(app.app_id, THERAPY)
     therapy = ExtendedRuntimeSession(app=app)
     therapy.start()
     assert therapy.state is _S.RUNNING
-    app.background_mode = ALARM
-    host.register_app(app)
+    host.engine.register_app(app.app_id, ALARM)
     session, rec = open_session(host, app)
     session.start_at(T0 + sec(600))
     host.advance(0)
@@ -375,13 +374,12 @@ def test_precondition_order_bar_disabled_before_session_in_progress(host: Virtua
 
 
 def test_precondition_order_session_in_progress_before_suppressed(host: VirtualHost) -> None:
-    """A scheduled alarm, then the app re-declares itself self-care and starts while paused."""
+    """A scheduled alarm, then the app is re-registered as self-care and starts while paused."""
     app = host.app("org.example.app", ALARM)
     scheduled = ExtendedRuntimeSession(app=app)
     scheduled.start_at(T0 + sec(600))
     host.set_suppressed(True)
-    app.background_mode = SELF_CARE
-    host.register_app(app)
+    host.engine.register_app(app.app_id, SELF_CARE)
     session, rec = open_session(host, app)
     session.start()
     host.advance(0)

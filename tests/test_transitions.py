@@ -11,10 +11,11 @@ import itertools
 
 import pytest
 
-from extended_runtime import SessionState
+from extended_runtime import ErrorCode, InvalidationReason, SessionState
 from extended_runtime._core.transitions import (
-    REASONS,
+    ENDINGS,
     TRANSITIONS,
+    Cause,
     IllegalTransition,
     Trigger,
     mermaid,
@@ -122,15 +123,47 @@ def test_only_a_running_session_warns_expires_resigns_or_exceeds_its_cpu(
     assert _sources(trigger) == {_S.RUNNING}
 
 
-def test_every_trigger_that_ends_a_session_has_a_reason_entry() -> None:
+def test_every_cause_has_one_ending() -> None:
+    assert set(ENDINGS) == set(Cause)
+
+
+@pytest.mark.parametrize("cause", list(Cause), ids=lambda c: c.name)
+def test_every_ending_leads_to_invalid(cause: Cause) -> None:
+    """An ending's trigger is legal from some state, and always ends the session."""
+    targets = {to for (_, t), to in TRANSITIONS.items() if t is ENDINGS[cause].trigger}
+    assert targets == {_S.INVALID}
+
+
+def test_every_trigger_that_ends_a_session_is_some_cause() -> None:
     ending = {t for (_, t), to in TRANSITIONS.items() if to is _S.INVALID}
-    assert ending == set(REASONS)
+    assert ending == {e.trigger for e in ENDINGS.values()}
 
 
-def test_triggers_that_do_not_end_a_session_have_no_reason() -> None:
-    for trigger in (_T.START, _T.SCHEDULE, _T.FIRE, _T.WARN):
-        assert trigger not in REASONS
-        assert all(to is not _S.INVALID for (_, t), to in TRANSITIONS.items() if t is trigger)
+@pytest.mark.parametrize("cause", list(Cause), ids=lambda c: c.name)
+def test_an_error_ending_has_a_code_and_no_other_does(cause: Cause) -> None:
+    """Apple: `error` is non-nil exactly when the reason is ERROR (spec 4.4)."""
+    ending = ENDINGS[cause]
+    assert (ending.code is not None) == (ending.reason is InvalidationReason.ERROR)
+
+
+def test_every_error_code_but_the_prompt_one_can_end_a_session() -> None:
+    """MUST_BE_ACTIVE_TO_PROMPT is raised by the auto-launch question, never an ending."""
+    codes = {e.code for e in ENDINGS.values()} - {None}
+    assert codes == set(ErrorCode) - {ErrorCode.MUST_BE_ACTIVE_TO_PROMPT}
+
+
+def test_refusals_are_the_causes_that_never_started() -> None:
+    """A refusal (and only one) ends a session from NOT_STARTED; a running session never
+    reports SESSION_IN_PROGRESS, which is only ever a refusal."""
+    never_started = {c for c, e in ENDINGS.items() if e.trigger in (_T.REFUSE, _T.CANCEL)}
+    assert never_started == {
+        c for c, e in ENDINGS.items() if _sources(e.trigger) == {_S.NOT_STARTED}
+    }
+    in_progress = [
+        c for c, e in ENDINGS.items() if e.reason is InvalidationReason.SESSION_IN_PROGRESS
+    ]
+    assert in_progress == [Cause.IN_PROGRESS]
+    assert ENDINGS[Cause.IN_PROGRESS].trigger is _T.REFUSE
 
 
 def test_the_state_diagram_draws_every_transition() -> None:

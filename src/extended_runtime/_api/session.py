@@ -20,6 +20,7 @@ way out. Neither polls: they watch the same mirrored state changes.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import os
@@ -236,8 +237,9 @@ class ExtendedRuntimeSession:
     async def wait_invalidated(
         self,
     ) -> tuple[InvalidationReason, ExtendedRuntimeSessionError | None]:
-        """Wait until the session is INVALID; return its reason and error."""
-        await self._until((SessionState.INVALID,))
+        """Wait until the session has ended and `did_invalidate` has been delivered; return
+        its reason and error."""
+        await self._until(lambda: self._link.ended)
         assert self._reason is not None
         return self._reason, self._error
 
@@ -245,28 +247,32 @@ class ExtendedRuntimeSession:
         if self._state is SessionState.NOT_STARTED:
             self.start()
 
-    def _wait(self, states: tuple[SessionState, ...]) -> None:
-        """Block until the state is one of `states` (interruptible by Ctrl-C)."""
-        reached = threading.Event()
+    def _running_or_over(self) -> bool:
+        return self._state in (SessionState.RUNNING, SessionState.INVALID)
+
+    def _wait(self, reached: Callable[[], bool]) -> None:
+        """Block until `reached()` (interruptible by Ctrl-C)."""
+        event = threading.Event()
 
         def check() -> None:
-            if self._state in states:
-                reached.set()
+            if reached():
+                event.set()
 
         with self._link.watching(check):
             check()
-            reached.wait()
+            event.wait()
 
-    async def _until(self, states: tuple[SessionState, ...]) -> None:
-        """Wait on the running loop until the state is one of `states`."""
+    async def _until(self, reached: Callable[[], bool]) -> None:
+        """Wait on the running loop until `reached()`."""
         import asyncio
 
         loop = asyncio.get_running_loop()
         done = loop.create_future()
 
         def check() -> None:
-            if self._state in states:
-                loop.call_soon_threadsafe(_settle, done)
+            if reached():
+                with contextlib.suppress(RuntimeError):  # the loop closed: nobody waits
+                    loop.call_soon_threadsafe(_settle, done)
 
         with self._link.watching(check):
             check()
@@ -289,9 +295,6 @@ class ExtendedRuntimeSession:
             log.warning("session %s left running: %s", self._id, error)
 
 
-_ACTIVE_OR_OVER = (SessionState.RUNNING, SessionState.INVALID)
-
-
 class _Running:
     """What `session.running()` returns: a sync and async context manager."""
 
@@ -303,7 +306,7 @@ class _Running:
     def __enter__(self) -> ExtendedRuntimeSession:
         session = self._session
         session._start_if_new()
-        session._wait(_ACTIVE_OR_OVER)
+        session._wait(session._running_or_over)
         return self._entered()
 
     def __exit__(
@@ -317,7 +320,7 @@ class _Running:
     async def __aenter__(self) -> ExtendedRuntimeSession:
         session = self._session
         session._start_if_new()
-        await session._until(_ACTIVE_OR_OVER)
+        await session._until(session._running_or_over)
         return self._entered()
 
     async def __aexit__(
@@ -338,7 +341,7 @@ class _Running:
 class _Link:
     """The session as its host sees it (`port.SessionLink`)."""
 
-    __slots__ = ("__weakref__", "_session", "_watchers", "backlog", "detached", "loop")
+    __slots__ = ("__weakref__", "_session", "_watchers", "backlog", "detached", "ended", "loop")
 
     def __init__(self, session: ExtendedRuntimeSession, loop: object | None) -> None:
         self._session = session
@@ -346,6 +349,8 @@ class _Link:
         #: For a handed-over session, what it heard before it had a delegate.
         self.backlog: list[SessionEvent] | None = None
         self.detached = False
+        #: Whether `did_invalidate` has been delivered (or there was nobody to deliver it to).
+        self.ended = False
         self._watchers: list[Callable[[], None]] = []
 
     @property
@@ -412,14 +417,17 @@ class _Link:
 
         session = self._session
         delegate = session._delegate
-        if delegate is None or self.detached:
-            return
-        if isinstance(event, SessionStarted):
-            _call(delegate, "did_start", session)
-        elif isinstance(event, SessionWillExpire):
-            _call(delegate, "will_expire", session)
-        elif isinstance(event, SessionInvalidated):
-            _call(delegate, "did_invalidate", session, event.reason, event.error)
+        if delegate is not None and not self.detached:
+            if isinstance(event, SessionStarted):
+                _call(delegate, "did_start", session)
+            elif isinstance(event, SessionWillExpire):
+                _call(delegate, "will_expire", session)
+            elif isinstance(event, SessionInvalidated):
+                _call(delegate, "did_invalidate", session, event.reason, event.error)
+        if isinstance(event, SessionInvalidated):
+            self.ended = True
+            for watcher in list(self._watchers):
+                watcher()
 
 
 class _Watching:

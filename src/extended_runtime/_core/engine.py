@@ -692,7 +692,8 @@ class Engine:
             if session.state is _S.SCHEDULED:
                 assert session.start_date is not None
                 when = session.start_date.isoformat(timespec="seconds")
-                self._end(session, Cause.HOST_STOPPED, now, f"{message}: {when} will not ring")
+                text = f"{message} before the start date {when}: this alarm will not ring"
+                self._end(session, Cause.HOST_STOPPED, now, text)
             elif session.type in FRONTMOST_TYPES and not session.orphaned:
                 self._end(session, Cause.RESIGNED, now)
             else:
