@@ -19,10 +19,12 @@ The flow, in the main thread plus the host's threads and one thread that waits f
    once, SIGKILL to every survivor once `--grace` seconds have passed in total;
 6. exit with the child's status, shell style (128 + N for signal N).
 
-Everything that wakes the main thread is a note in one queue: a session event, the child's
-exit, a caught signal. The signal handler only puts a note there (`SimpleQueue.put` is
-reentrant, so it is safe even when the handler interrupts the main thread inside the queue);
-the main thread alone acts on notes, so a signal is forwarded exactly once.
+Everything that wakes the main thread is a note in one inbox (`_Inbox`): a session event, the
+child's exit, a caught signal. The signal handler only puts a note there; the main thread alone
+acts on notes, so a signal is forwarded exactly once, and a handler never interrupts anything
+half done. The main thread sleeps in `select` on the inbox's pipe, which is also the
+interpreter's signal wakeup fd, so a signal wakes it whichever thread the kernel delivers it to.
+A refused start can be produced in tests through `run_in_session`'s one seam, `make_host`.
 
 Events are printed to stderr as they arrive, so the command's own output stays clean; `-q`
 silences them, never the errors (a refusal, a missing command, an exceeded CPU budget).
