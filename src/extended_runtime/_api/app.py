@@ -57,7 +57,7 @@ class App:
         host: HostPort | None = None,
     ) -> None:
         self._record = AppRecord(
-            _check_app_id(app_id),
+            check_app_id(app_id),
             _check_mode(background_mode),
             _check_launch(launch),
             _check_state(state),
@@ -224,7 +224,8 @@ def _has_table(pyproject: Path) -> bool:
     return isinstance(data.get("tool", {}).get("extended-runtime"), dict)
 
 
-def _check_app_id(app_id: object) -> str:
+def check_app_id(app_id: object) -> str:
+    """The app id if it is valid (reverse-DNS style), else a `ValueError` saying what is allowed."""
     if not isinstance(app_id, str) or not _APP_ID.match(app_id):
         raise ValueError(
             f"app-id must be a string of letters, digits, '.', '-' or '_' (reverse-DNS style, "

@@ -2,28 +2,73 @@
 
 Only `main()` touches `sys.argv` and the exit status; commands are click commands, tested
 in-process with click's `CliRunner` and end to end in subprocesses. The module imports nothing of
-the engine at import time, so `xrs --help` stays fast.
+the engine at import time, and each command imports its module (`run.py` for `xrs run`) only
+when it runs, so `xrs --help` stays fast. Nothing here is imported by the command modules, so
+imports go one way: `main` -> `run`.
 
-`xrs run [--type TYPE] [--app-id ID] [--limit SECONDS] -- COMMAND...` runs COMMAND inside a
-session on the embedded host: the session starts first (the command is not run if it cannot),
-the command runs while the machine is kept awake, the session ends when the command exits, and
-the command is stopped (SIGTERM to its process tree, SIGKILL after `--grace` seconds) if the
-session ends first. `xrs run` exits with the command's status (128 + N for a signal N).
+`xrs run [options] -- COMMAND...` runs COMMAND inside a session on the embedded host; `run.py`
+holds the flow. Its options are checked here, as click usage errors (exit 2): the app id by
+`App`'s rule, the limit against the type's own, the CPU budget by `CpuBudget`. A test may pass
+`obj=` a host factory (`run.HostFactory`) to `CliRunner.invoke`; `main()` never does, so the
+real `xrs` always runs on a fresh `EmbeddedHost`.
 """
 
 from __future__ import annotations
 
+import math
+from typing import TYPE_CHECKING
+
 import click
 
-__all__ = ["cli", "main"]
+__all__ = ["CpuBudget", "cli", "main"]
 
-#: `xrs run` exits with this when the session cannot start (the command did not run).
-EXIT_SESSION_REFUSED = 75
-#: ... and with these when the command cannot be executed, as shells do.
-EXIT_NOT_EXECUTABLE = 126
-EXIT_NOT_FOUND = 127
+if TYPE_CHECKING:  # generic in newer click releases, plain in older ones the package accepts
+    _FloatType = click.ParamType[float]
+else:
+    _FloatType = click.ParamType
 
 _TYPES = ["self-care", "mindfulness", "physical-therapy"]
+
+
+class CpuBudget(_FloatType):
+    """A CPU budget: a positive number of cores, or `none` (any case) for no budget (`inf`)."""
+
+    name = "cores"
+
+    def convert(
+        self, value: object, param: click.Parameter | None, ctx: click.Context | None
+    ) -> float:
+        if isinstance(value, float | int) and not isinstance(value, bool):
+            number = float(value)
+        elif isinstance(value, str) and value.strip().lower() == "none":
+            return math.inf
+        else:
+            try:
+                number = float(str(value))
+            except ValueError:
+                number = math.nan
+        if not math.isfinite(number) or number <= 0:
+            self.fail(
+                f"{value!r} is not a positive number of cores; use 'none' for no budget",
+                param,
+                ctx,
+            )
+        return number
+
+
+def _check_app_id(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """`--app-id` follows `App`'s rule; a bad one is a usage error, not a traceback."""
+    if value is None:
+        return None
+    from .._api.app import check_app_id
+
+    try:
+        return check_app_id(value)
+    except ValueError:
+        raise click.BadParameter(
+            f"{value!r} is not an app id: use up to 255 letters, digits, '.', '-' or '_', "
+            "starting with a letter or digit, reverse-DNS style (e.g. org.example.build)"
+        ) from None
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -41,12 +86,25 @@ def cli() -> None:
     show_default=True,
     help="Session type: sets the time limit (10 min, 1 h, 1 h) and the CPU budget.",
 )
-@click.option("--app-id", default=None, help="App id to run as [default: xrs.run.COMMAND].")
+@click.option(
+    "--app-id",
+    default=None,
+    callback=_check_app_id,
+    help="App id to run as: letters, digits, '.', '-', '_' [default: xrs.run.COMMAND].",
+)
 @click.option(
     "--limit",
     type=click.FloatRange(min=0, min_open=True),
     default=None,
     help="End the session after this many seconds (at most the type's limit).",
+)
+@click.option(
+    "--cpu-budget",
+    type=CpuBudget(),
+    default=None,
+    metavar="CORES|none",
+    help="Average cores the command's process tree may use over 60 s, or 'none' for no "
+    "budget [default: 1 for self-care and mindfulness, 0.5 for physical-therapy].",
 )
 @click.option(
     "--grace",
@@ -55,21 +113,47 @@ def cli() -> None:
     show_default=True,
     help="Seconds between SIGTERM and SIGKILL when the session ends first.",
 )
-@click.option("-q", "--quiet", is_flag=True, help="Do not print session events.")
+@click.option("-q", "--quiet", is_flag=True, help="Do not print session events (errors still).")
 @click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
+@click.pass_context
 def run(  # noqa: PLR0917 (click passes options as arguments)
+    ctx: click.Context,
     session_type: str,
     app_id: str | None,
     limit: float | None,
+    cpu_budget: float | None,
     grace: float,
     quiet: bool,
     command: tuple[str, ...],
 ) -> None:
-    """Run COMMAND inside a session; the machine stays awake until it exits or expires."""
-    from .run import RunOptions, run_in_session
+    """Run COMMAND inside a session; the machine stays awake until it exits or the session ends.
 
-    options = RunOptions(session_type, app_id, limit, grace, quiet, command)
-    raise SystemExit(run_in_session(options))
+    The session starts first; if it cannot, COMMAND is not run and xrs says why and exits 75.
+    The session ends when COMMAND exits. If the session ends first (it expired, or went over
+    its CPU budget), COMMAND's whole process tree gets SIGTERM, then SIGKILL after the grace
+    period. SIGTERM, SIGHUP and SIGINT sent to xrs are passed on to COMMAND. xrs exits with
+    COMMAND's status (128 + N for signal N, 127 when COMMAND does not exist, 126 when it cannot
+    be executed).
+
+    \b
+    CPU budget: COMMAND and every process it starts count together,
+    averaged over the last 60 s. Default: 1 core for self-care and
+    mindfulness, 0.5 core for physical-therapy. Above it, the session
+    ends with EXCEEDED_RESOURCE_LIMITS and COMMAND is stopped.
+    Change it with --cpu-budget CORES (e.g. --cpu-budget 4), or lift
+    it with --cpu-budget none, for builds and other CPU-heavy work.
+    """
+    from .._core.enums import SessionType
+    from .run import RunOptions, run_in_session, session_policy
+
+    kind = SessionType(session_type)
+    try:
+        policy = session_policy(kind, limit, cpu_budget)
+    except ValueError as error:
+        raise click.BadParameter(str(error), ctx, param_hint="'--limit'") from None
+    options = RunOptions(kind, command, policy, app_id=app_id, grace=grace, quiet=quiet)
+    make_host = ctx.obj if callable(ctx.obj) else None
+    ctx.exit(run_in_session(options, make_host))
 
 
 def main() -> None:
