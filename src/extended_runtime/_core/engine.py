@@ -220,23 +220,16 @@ class Engine:
 
     def start(self, session_id: str, app_id: str, now: datetime) -> list[Output]:
         """`start()`: run the session now, or refuse it with a reason."""
-        app = self._app(app_id)
-        self._require_new(session_id)
-        refusal = self._check(app, None, now)
-        if refusal is not None:
-            self._refuse(session_id, app, now, *refusal)
-            return self._finish()
-        session = self._new_session(session_id, app, Trigger.START)
-        self._begin_running(session, now, now, _ZERO)
+        app = self._admit(session_id, app_id, None, now)
+        if app is not None:
+            session = self._new_session(session_id, app, Trigger.START)
+            self._begin_running(session, now, now, _ZERO)
         return self._finish()
 
     def start_at(self, session_id: str, app_id: str, when: datetime, now: datetime) -> list[Output]:
         """`start_at(when)`: schedule the session, start it at once, or refuse it."""
-        app = self._app(app_id)
-        self._require_new(session_id)
-        refusal = self._check(app, when, now)
-        if refusal is not None:
-            self._refuse(session_id, app, now, *refusal)
+        app = self._admit(session_id, app_id, when, now)
+        if app is None:
             return self._finish()
         session = self._new_session(session_id, app, Trigger.SCHEDULE)
         session.start_date = when
@@ -255,6 +248,18 @@ class Engine:
         else:
             self._timers.add_start(when, session)
         return self._finish()
+
+    def _admit(
+        self, session_id: str, app_id: str, when: datetime | None, now: datetime
+    ) -> LiveApp | None:
+        """The app, if a new session passes every check; else the session is refused."""
+        app = self._app(app_id)
+        self._require_new(session_id)
+        refusal = self._check(app, when, now)
+        if refusal is None:
+            return app
+        self._refuse(session_id, app, now, *refusal)
+        return None
 
     def invalidate(self, session_id: str, app_id: str, now: datetime) -> list[Output]:
         """`invalidate()`: end a scheduled or running session, or fail a never-started one.
