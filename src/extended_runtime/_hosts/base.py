@@ -10,12 +10,12 @@ at once and cannot block:
 * session events are *mirrored* into the session objects' links (so `state` changes inside
   `start()`, `start_at()` and `invalidate()`), and their delegate calls are *posted* to run
   later, serially;
-* everything else is an effect handed to the `Effects` runner, channel by channel: the audit
-  record of every event (store, sink, log), alerts, keep-awake, the wake alarm, launches and CPU
-  readings. The runner performs them after the lock is released, guarded, and tells the host of
-  each failure (`_effect_failed`), which the engine records (`Engine.effect_failed`). A slow
-  D-Bus call or a dead sound server therefore never delays a timer or a command, and never
-  stops the host.
+* everything else is an effect handed to the `Effects` runner, channel by channel: the
+  store's record of each session, the audit of every event (sink and log), alerts, keep-awake,
+  the wake alarm, launches and CPU readings. The runner performs them after the lock is
+  released, guarded, and tells the host of each failure (`_effect_failed`), which the engine
+  records (`Engine.effect_failed`). A slow D-Bus call or a dead sound server therefore never
+  delays a timer or a command, and never stops the host.
 
 Subclasses decide what differs between hosts: what time it is (`now`), how a posted call
 reaches the app (`_post`: the virtual host queues it until `advance`, the embedded host hands it
@@ -61,6 +61,7 @@ from .._core.events import (
     WakeAlarm,
 )
 from .._core.records import fold
+from ..abc import EventSink, Store
 from .effects import Effects, Job
 
 __all__ = ["CannotLaunch", "Host"]
@@ -92,7 +93,6 @@ class Host(ABC):
         self._closed = False
         self._effects = Effects(self._effect_failed, threaded=threaded, timeout=effect_timeout)
         self._declare_channels()
-        self._audit_backends = f"{backends.store.name}, {backends.sink.name}"
         self._handlers: dict[type[Any], Callable[[Any], None]] = {
             SessionScheduled: self._on_session_event,
             SessionStarted: self._on_session_event,
@@ -285,11 +285,15 @@ class Host(ABC):
         self._timers_changed()
 
     def _submit_audit(self, event: Event) -> None:
+        """The store keeps the session's record, the sink the event (each on its channel)."""
+        if isinstance(event, SessionEvent):
+            store = self.backends.store
+            job = Job("store", store.name, partial(_keep, store, event), event.app_id)
+            self._effects.submit("store", job)
         # a failure to record an EffectFailed is logged only: reporting it would loop
         effect = "record-failure" if isinstance(event, EffectFailed) else "record"
-        self._effects.submit(
-            "audit", Job(effect, self._audit_backends, partial(self._audit, event))
-        )
+        sink = self.backends.sink
+        self._effects.submit("audit", Job(effect, sink.name, partial(_record, sink, event)))
 
     def _on_session_event(self, event: SessionEvent) -> None:
         link = self._links.get(event.session_id)
@@ -356,6 +360,7 @@ class Host(ABC):
 
     def _declare_channels(self) -> None:
         effects, backends = self._effects, self.backends
+        effects.queue("store")
         effects.queue("audit")
         effects.queue("alerts")
         effects.queue("launch")
@@ -385,25 +390,6 @@ class Host(ABC):
         readings = cpu.read(trees)
         if readings:
             self._feed(lambda: self.engine.observe_cpu(readings, self.now))
-
-    def _audit(self, event: Event) -> None:
-        """Keep an event: the store's record, the sink, and a log line where one is due."""
-        failures = []
-        if isinstance(event, SessionEvent):
-            store = self.backends.store
-            try:
-                record = fold(store.get(event.session_id), event)
-                if record is not None:
-                    store.save(record)
-            except Exception as error:
-                failures.append(f"{store.name}: {type(error).__name__}: {error}")
-        try:
-            self.backends.sink.record(event)
-        except Exception as error:
-            failures.append(f"{self.backends.sink.name}: {type(error).__name__}: {error}")
-        _log_event(event)
-        if failures:
-            raise AuditFailed("; ".join(failures))
 
     def _effect_failed(self, job: Job, message: str, timed_out: bool) -> None:
         """The runner could not perform `job`: the engine records it and goes on."""
@@ -437,8 +423,19 @@ class Host(ABC):
         return live
 
 
-class AuditFailed(RuntimeError):
-    """The store or the sink could not keep an event."""
+def _keep(store: Store, event: SessionEvent) -> None:
+    """Fold the event into the session's record in the store."""
+    record = fold(store.get(event.session_id), event)
+    if record is not None:
+        store.save(record)
+
+
+def _record(sink: EventSink, event: Event) -> None:
+    """Hand the event to the sink, and log it where a log line is due."""
+    try:
+        sink.record(event)
+    finally:
+        _log_event(event)
 
 
 def _hand_over(app: AppRecord, link: SessionLink) -> None:

@@ -10,7 +10,7 @@ not wait for each other, so a sound server that hangs delays later sounds and no
 
 Two kinds of channel:
 
-* a *queue* keeps every job (alerts, audit records, launches);
+* a *queue* keeps every job (alerts, store records, audit events, launches);
 * a *latest* channel keeps only the newest value, merged with what is still pending (keep-awake
   and the wake alarm are levels: only the last one matters; CPU readings merge the trees asked
   for, so a burst of session starts costs one reading).
@@ -143,6 +143,11 @@ class Effects:
         self._flushing = False
         self._watchdog: threading.Thread | None = None
         self._closed = False
+        self._local = threading.local()
+
+    def in_worker(self) -> bool:
+        """Whether the calling thread is one of this runner's workers (it must not settle)."""
+        return bool(getattr(self._local, "worker", False))
 
     @property
     def timeout(self) -> float:
@@ -223,6 +228,7 @@ class Effects:
             self._watchdog.start()
 
     def _work(self, channel: _Channel, gen: int) -> None:
+        self._local.worker = True
         while (picked := self._pick(channel, gen)) is not None:
             job, value = picked
             failure = self._guarded(job)

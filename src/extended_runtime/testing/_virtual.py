@@ -177,7 +177,8 @@ class VirtualHost(Host):
         self._deliver()
 
     def _effects_submitted(self) -> None:
-        self._effects.settle(_SETTLE)
+        if not self._effects.in_worker():  # a failure reported from a worker: it settles later
+            self._effects.settle(_SETTLE)
 
     def _post(self, at: datetime, call: Callable[[], None], loop: object | None) -> None:
         self._queue.append((at, call))

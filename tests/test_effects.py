@@ -1,0 +1,200 @@
+"""The effects runner: outside the lock, in order per channel, guarded, never stuck.
+
+Real threads and real waits; the hanging jobs block on an `Event` the test releases. Bounds on
+waits are generous (seconds) and only stop a broken run from hanging the suite.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+
+import pytest
+
+from extended_runtime._hosts.effects import Effects, Job
+
+Failure = tuple[str, str, bool]
+
+
+class Runner:
+    """An `Effects` with its reported failures kept."""
+
+    def __init__(self, *, threaded: bool, timeout: float = 5.0) -> None:
+        self.failures: list[Failure] = []
+        self.reported = threading.Event()
+        self.effects = Effects(self._report, threaded=threaded, timeout=timeout)
+
+    def _report(self, job: Job, message: str, timed_out: bool) -> None:
+        self.failures.append((job.effect, message, timed_out))
+        self.reported.set()
+
+
+@pytest.fixture
+def threaded() -> Iterator[Runner]:
+    runner = Runner(threaded=True, timeout=0.3)
+    yield runner
+    runner.effects.close(5)
+
+
+def _job(effect: str, run: Callable[[], object]) -> Job:
+    return Job(effect, "test-backend", run)
+
+
+def _raise() -> None:
+    raise OSError("the service is gone")
+
+
+def test_inline_jobs_wait_for_flush_and_run_in_submission_order_across_channels() -> None:
+    runner = Runner(threaded=False)
+    done: list[str] = []
+    effects = runner.effects
+    effects.queue("a")
+    effects.queue("b")
+    effects.latest("level", lambda value: _job("level", lambda: done.append(f"level={value}")))
+    effects.submit("a", _job("a1", lambda: done.append("a1")))
+    effects.set("level", True)
+    effects.submit("b", _job("b1", lambda: done.append("b1")))
+    effects.submit("a", _job("a2", lambda: done.append("a2")))
+    assert done == []
+    effects.flush()
+    assert done == ["a1", "level=True", "b1", "a2"]
+
+
+def test_inline_a_raising_job_is_reported_and_the_rest_still_runs() -> None:
+    runner = Runner(threaded=False)
+    done: list[str] = []
+    runner.effects.queue("a")
+    runner.effects.submit("a", _job("first", _raise))
+    runner.effects.submit("a", _job("second", lambda: done.append("second")))
+    runner.effects.flush()
+    assert done == ["second"]
+    assert runner.failures == [("first", "OSError: the service is gone", False)]
+
+
+def test_threaded_channels_keep_their_order(threaded: Runner) -> None:
+    done: list[int] = []
+    threaded.effects.queue("a")
+    for number in range(200):
+        threaded.effects.submit("a", _job("n", lambda n=number: done.append(n)))  # type: ignore[misc]
+    assert threaded.effects.settle(5)
+    assert done == list(range(200))
+
+
+def test_a_latest_channel_merges_what_arrives_while_it_works(threaded: Runner) -> None:
+    """CPU readings asked for during a reading are merged: a burst costs one more reading."""
+    applied: list[frozenset[str]] = []
+    taken, gate = threading.Event(), threading.Event()
+
+    def read(trees: frozenset[str]) -> None:
+        taken.set()
+        gate.wait(5)
+        applied.append(trees)
+
+    threaded.effects.latest(
+        "cpu", lambda trees: _job("cpu", lambda: read(trees)), merge=frozenset.union
+    )
+    threaded.effects.set("cpu", frozenset({"a"}))
+    assert taken.wait(5)
+    for trees in ({"b"}, {"c"}, {"b", "d"}):
+        threaded.effects.set("cpu", frozenset(trees))
+    gate.set()
+    assert threaded.effects.settle(5)
+    assert applied == [frozenset({"a"}), frozenset({"b", "c", "d"})]
+
+
+def test_a_level_channel_applies_only_the_newest_value(threaded: Runner) -> None:
+    applied: list[bool] = []
+    taken, gate = threading.Event(), threading.Event()
+
+    def apply(value: bool) -> None:
+        taken.set()
+        gate.wait(5)
+        applied.append(value)
+
+    threaded.effects.latest("keep-awake", lambda value: _job("keep-awake", lambda: apply(value)))
+    threaded.effects.set("keep-awake", True)
+    assert taken.wait(5)
+    for value in (False, True, False):
+        threaded.effects.set("keep-awake", value)
+    gate.set()
+    assert threaded.effects.settle(5)
+    assert applied == [True, False]
+
+
+def test_a_hanging_job_is_abandoned_and_the_channel_goes_on(threaded: Runner) -> None:
+    gate = threading.Event()
+    done: list[str] = []
+    threaded.effects.queue("alerts")
+    threaded.effects.submit("alerts", _job("alert", lambda: gate.wait(30)))
+    threaded.effects.submit("alerts", _job("alert", lambda: done.append("next")))
+    assert threaded.reported.wait(5)
+    assert threaded.effects.settle(5)
+    assert done == ["next"]
+    assert threaded.failures == [("alert", "test-backend did not return within 0.3 s", True)]
+    gate.set()
+
+
+def test_a_hang_in_one_channel_delays_no_other(threaded: Runner) -> None:
+    gate = threading.Event()
+    other = threading.Event()
+    threaded.effects.queue("alerts")
+    threaded.effects.queue("audit")
+    threaded.effects.submit("alerts", _job("alert", lambda: gate.wait(30)))
+    threaded.effects.submit("audit", _job("record", other.set))
+    assert other.wait(5)
+    assert threaded.failures == []  # well before the alert's timeout
+    gate.set()
+
+
+def test_a_level_applied_late_is_applied_again_with_the_newest_value(threaded: Runner) -> None:
+    """A hold that returns after its release was applied: the release is applied again."""
+    gate = threading.Event()
+    held: list[bool] = []
+
+    def apply(value: bool) -> None:
+        if value and not gate.is_set():
+            gate.wait(30)  # the first hold hangs
+        held.append(value)
+
+    threaded.effects.latest("keep-awake", lambda value: _job("keep-awake", lambda: apply(value)))
+    threaded.effects.set("keep-awake", True)
+    assert threaded.reported.wait(5)  # abandoned
+    threaded.effects.set("keep-awake", False)
+    assert threaded.effects.settle(5)
+    assert held == [False]
+    gate.set()  # the abandoned hold returns at last
+    for _ in range(100):
+        if len(held) == 3:
+            break
+        threading.Event().wait(0.05)
+    assert held == [False, True, False]
+
+
+def test_a_failed_level_is_tried_again(threaded: Runner) -> None:
+    attempts: list[bool] = []
+
+    def apply(value: bool) -> None:
+        attempts.append(value)
+        if len(attempts) == 1:
+            raise OSError("logind restarted")
+
+    threaded.effects.latest("keep-awake", lambda value: _job("keep-awake", lambda: apply(value)))
+    threaded.effects.set("keep-awake", False)
+    assert threaded.reported.wait(5)
+    for _ in range(100):  # the retry comes after about a second
+        if len(attempts) == 2:
+            break
+        threading.Event().wait(0.05)
+    assert attempts == [False, False]
+    assert threaded.failures == [("keep-awake", "OSError: logind restarted", False)]
+
+
+def test_settle_gives_up_at_its_bound(threaded: Runner) -> None:
+    gate = threading.Event()
+    runner = Runner(threaded=True, timeout=30)
+    runner.effects.queue("a")
+    runner.effects.submit("a", _job("a", lambda: gate.wait(30)))
+    assert not runner.effects.settle(0.2)
+    gate.set()
+    assert runner.effects.settle(5)
+    runner.effects.close(1)
