@@ -16,6 +16,13 @@ def _python_blocks() -> list[str]:
     return re.findall(r"```python\n(.*?)```", README, flags=re.DOTALL)
 
 
+def _block(marker: str) -> str:
+    """The one Python example of the README that contains `marker`."""
+    blocks = [block for block in _python_blocks() if marker in block]
+    assert len(blocks) == 1, f"{len(blocks)} examples contain {marker!r}"
+    return blocks[0]
+
+
 def _run_python(code: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
@@ -33,7 +40,7 @@ def test_readme_opens_with_the_two_setup_commands() -> None:
 
 
 def test_mindfulness_example_runs_a_session() -> None:
-    result = _run_python(_python_blocks()[0])
+    result = _run_python(_block("async def meditate"))
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert len(lines) == 2
@@ -45,15 +52,43 @@ def test_alarm_example_schedules_and_hears_at_exit_that_it_will_not_ring() -> No
     """The example's process exits at once: on the embedded host the alarm ends with it (the
     "process of an embedded host exits" row), its delegate hears so, and a WARNING names the
     instant that will not ring."""
-    result = _run_python(_python_blocks()[1])
+    result = _run_python(_block("@app.on_session"))
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines() == ["SCHEDULED", "alarm over: ERROR"]
     assert "the process exited before the start date " in result.stderr
     assert "this alarm will not ring" in result.stderr
 
 
+def test_sync_example_runs_and_ends_its_session() -> None:
+    result = _run_python(_block("org.example.stretch"))
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert len(lines) == 2
+    assert lines[0].startswith("stretching until 20")
+    assert lines[1] == "INVALID NONE"
+
+
+def test_host_with_a_policy_example_gives_a_90_second_session() -> None:
+    code = _block("EmbeddedHost(policy=demo)") + (
+        "\nfrom datetime import timedelta\n"
+        "print(session.expiration_date - session.app.host.now < timedelta(seconds=91))\n"
+    )
+    result = _run_python(code)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[0].startswith("until 20")
+    assert result.stdout.splitlines()[1] == "True"
+
+
+def test_mock_clock_example_passes() -> None:
+    result = _run_python(_block("MockClock()") + "\nprint('ok')\n")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "ok"
+
+
 def test_virtual_host_example_passes() -> None:
-    result = _run_python(_python_blocks()[2] + "\ntest_alarm_rings_until_stop()\nprint('ok')\n")
+    result = _run_python(
+        _block("def test_alarm_rings_until_stop") + "\ntest_alarm_rings_until_stop()\nprint('ok')\n"
+    )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "ok"
 
