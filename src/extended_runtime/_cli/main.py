@@ -135,13 +135,11 @@ def run(  # noqa: PLR0917 (click passes options as arguments)
     COMMAND's status (128 + N for signal N, 127 when COMMAND does not exist, 126 when it cannot
     be executed).
 
-    \b
-    CPU budget: COMMAND and every process it starts count together,
-    averaged over the last 60 s. Default: 1 core for self-care and
-    mindfulness, 0.5 core for physical-therapy. Above it, the session
-    ends with EXCEEDED_RESOURCE_LIMITS and COMMAND is stopped.
-    Change it with --cpu-budget CORES (e.g. --cpu-budget 4), or lift
-    it with --cpu-budget none, for builds and other CPU-heavy work.
+    CPU budget: COMMAND and every process it starts count together, averaged over the last
+    60 s. Default: 1 core for self-care and mindfulness, 0.5 core for physical-therapy. Above
+    it, the session ends with EXCEEDED_RESOURCE_LIMITS and COMMAND is stopped. Change it with
+    --cpu-budget CORES (e.g. --cpu-budget 4), or lift it with --cpu-budget none, for builds and
+    other CPU-heavy work.
     """
     from .._core.enums import SessionType
     from .run import RunOptions, run_in_session, session_policy
