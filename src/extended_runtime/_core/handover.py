@@ -65,10 +65,6 @@ class Handover:
         """The session goes to a process that must set a delegate in time (relaunch)."""
         self._awaiting.setdefault(session.id, None)
 
-    def awaiting(self, session: LiveSession) -> bool:
-        """Whether the session still waits for a relaunched process to set a delegate."""
-        return session.id in self._awaiting
-
     def hand_over(self, session: LiveSession, now: datetime) -> SessionHandedOver:
         """Give `session` to its app's current process, with what it missed."""
         app, run = session.app, session.run

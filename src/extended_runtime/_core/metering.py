@@ -98,11 +98,6 @@ class CpuMeter:
         self._sampled: dict[str, _Tree] = {}  # trees read at every tick
         self._tick: Entry | None = None
 
-    @property
-    def metered(self) -> int:
-        """How many sessions are metered now."""
-        return sum(len(tree.sessions) for tree in self._trees.values())
-
     def start(self, session: LiveSession, now: datetime) -> SampleCpu | None:
         """Meter a session that now runs in its app's current process; maybe read its tree."""
         if self._readings is CpuReadings.OFF or math.isinf(self._budgets[session.type]):

@@ -149,11 +149,6 @@ class Effects:
         """Whether the calling thread is one of this runner's workers (it must not settle)."""
         return bool(getattr(self._local, "worker", False))
 
-    @property
-    def timeout(self) -> float:
-        """How long a job may run before it is abandoned (threaded mode)."""
-        return self._timeout
-
     # ------------------------------------------------------------------ channels
 
     def queue(self, name: str) -> None:
