@@ -246,3 +246,64 @@ def test_a_closed_host_refuses_new_sessions_and_says_why() -> None:
         app = host.app("org.example.late", SessionType.MINDFULNESS)
     with pytest.raises(RuntimeError, match="this EmbeddedHost is closed: its sessions have ended"):
         ExtendedRuntimeSession(app).start()
+
+
+class _NoNewThreads:
+    """Python 3.12+ at interpreter shutdown: `Thread.start` raises (simulated here by patching,
+    since this suite runs on 3.11 too)."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self._monkeypatch = monkeypatch
+
+    def __enter__(self) -> None:
+        def refuse(thread: threading.Thread) -> None:
+            raise RuntimeError("can't create new thread at interpreter shutdown")
+
+        self._monkeypatch.setattr(threading.Thread, "start", refuse)
+
+    def __exit__(self, *exc: object) -> None:
+        self._monkeypatch.undo()
+
+
+def test_closing_when_no_thread_can_start_still_delivers_and_dismisses(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The alert channel's first job (a dismiss) comes at close, when no thread may start."""
+    from extended_runtime import Backends, HapticType
+    from extended_runtime.abc import AlertBackend
+
+    class Alerts(AlertBackend):
+        name = "recording-alerts"
+        dismissed: list[str] = []  # noqa: RUF012 (one per test)
+
+        def play(self, app_id: str, session_id: str, haptic: HapticType, by_host: bool) -> None:
+            pass
+
+        def dismiss(self, app_id: str, session_id: str) -> None:
+            self.dismissed.append(session_id)
+
+    host = EmbeddedHost(backends=Backends(alerts=Alerts()))
+    recorder = Recorder()
+    alarm = ExtendedRuntimeSession(host.app("org.example.sleep", SessionType.SMART_ALARM))
+    alarm.delegate = recorder
+    alarm.start_at(host.now)
+    assert host.settle()
+    with _NoNewThreads(monkeypatch):
+        host.close()
+    assert recorder.calls == [("did_start", None), ("did_invalidate", InvalidationReason.ERROR)]
+    assert Alerts.dismissed == [alarm.session_id]
+
+
+def test_delivery_without_a_thread_delivers_in_the_draining_thread(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from extended_runtime._hosts.delivery import Delivery
+
+    delivery = Delivery()
+    seen: list[str] = []
+    with _NoNewThreads(monkeypatch):
+        for name in ("did_start", "did_invalidate"):
+            delivery.post(lambda name=name: seen.append(name), None)  # type: ignore[misc]
+        assert seen == []
+        assert delivery.drain(5)
+    assert seen == ["did_start", "did_invalidate"]

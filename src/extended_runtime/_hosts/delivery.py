@@ -16,7 +16,8 @@ through the two ways a call can go missing:
   for a closed loop rescues that loop's older calls first, so a session's calls stay in order.
 
 Each call posted to a loop is run at most once: whoever claims it first, the loop or the rescue,
-runs it.
+runs it. At interpreter shutdown Python (3.12 and later) refuses new threads; if the delegate
+thread has not started by then, `drain` delivers in the calling thread.
 """
 
 from __future__ import annotations
@@ -102,11 +103,15 @@ class Delivery:
 
     def _enqueue(self, call: Callable[[], None]) -> None:
         self._queue.append(call)
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._run, name="xrs-delegate", daemon=True)
-            self._thread.start()
-        else:
+        if self._thread is not None:
             self._ready.notify()
+            return
+        thread = threading.Thread(target=self._run, name="xrs-delegate", daemon=True)
+        try:
+            thread.start()
+        except RuntimeError:  # interpreter shutdown: `drain` delivers in the calling thread
+            return
+        self._thread = thread
 
     def _run(self) -> None:
         while True:
@@ -132,12 +137,24 @@ class Delivery:
         deadline = self._clock.monotonic() + timeout
         with self._lock:
             self._rescue(lambda posted: not _running(posted.loop))
+        if self._thread is None:
+            self._deliver_here()
+        with self._lock:
             while self._queue or self._busy:
                 left = deadline - self._clock.monotonic()
                 if left <= 0:
                     return False
                 self._idle.wait(left)
         return True
+
+    def _deliver_here(self) -> None:
+        """No delegate thread could start (interpreter shutdown): deliver in this thread."""
+        while True:
+            with self._lock:
+                if not self._queue:
+                    return
+                call = self._queue.popleft()
+            _guarded(call)
 
     def close(self, timeout: float) -> None:
         """Deliver what is pending (bounded by `timeout`), then let the thread end."""

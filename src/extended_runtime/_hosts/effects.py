@@ -26,6 +26,9 @@ with the channel. When the abandoned call returns at last, its worker ends, and 
 channel applies its newest value again, so a hold that returned after its release is released.
 Backends make this safe by being idempotent (see `abc`).
 
+At interpreter shutdown Python (3.12 and later) refuses to start threads: a channel whose worker
+cannot start keeps its jobs, and `settle` and `close` perform them in the calling thread.
+
 In inline mode (the virtual host) jobs run in the caller's thread when the host calls `flush`,
 in submission order across channels, which keeps a test deterministic; a raising job is still
 reported and skipped.
@@ -216,11 +219,10 @@ class Effects:
         worker = threading.Thread(
             target=self._work, args=(channel, channel.gen), name=f"xrs-{channel.name}", daemon=True
         )
-        channel.worker = worker
-        worker.start()
+        channel.worker = _started(worker)  # `None` at interpreter shutdown: jobs run at close
         if self._watchdog is None:
-            self._watchdog = threading.Thread(target=self._watch, name="xrs-watchdog", daemon=True)
-            self._watchdog.start()
+            watchdog = threading.Thread(target=self._watch, name="xrs-watchdog", daemon=True)
+            self._watchdog = _started(watchdog)
 
     def _work(self, channel: _Channel, gen: int) -> None:
         self._local.worker = True
@@ -283,9 +285,10 @@ class Effects:
         if job is not None:
             message = f"{job.backend} did not return within {self._timeout:g} s"
             log.error("%s: %s; the host goes on without it", job.effect, message)
-            threading.Thread(
+            report = threading.Thread(
                 target=self._report, args=(job, message, True), name="xrs-report", daemon=True
-            ).start()
+            )
+            _started(report)
 
     # ------------------------------------------------------------------ both modes
 
@@ -306,6 +309,7 @@ class Effects:
         if not self._threaded:
             self.flush()
             return True
+        self._run_stranded()
         deadline = self._clock.monotonic() + timeout
         with self._lock:
             while self._working():
@@ -318,9 +322,22 @@ class Effects:
     def _working(self) -> bool:
         now = self._clock.monotonic()
         return any(
-            c.busy_since is not None or (c.has_work() and c.not_before <= now)
+            c.busy_since is not None or (c.worker and c.has_work() and c.not_before <= now)
             for c in self._channels.values()
         )
+
+    def _run_stranded(self) -> None:
+        """Perform, in this thread, the jobs of channels whose worker could not start (at
+        interpreter shutdown, Python 3.12 and later refuse new threads)."""
+        while True:
+            with self._lock:
+                stranded = [c for c in self._channels.values() if c.worker is None and c.has_work()]
+                if not stranded:
+                    return
+                job, _ = stranded[0].take()
+            failure = self._guarded(job)
+            if failure is not None:
+                self._report(job, failure, False)
 
     def close(self, timeout: float) -> None:
         """Finish what is pending (within `timeout`), then stop the workers."""
@@ -330,3 +347,12 @@ class Effects:
             for channel in self._channels.values():
                 channel.ready.notify_all()
             self._busy.notify_all()
+
+
+def _started(thread: threading.Thread) -> threading.Thread | None:
+    """Start a thread; `None` if the interpreter is shutting down and refuses new threads."""
+    try:
+        thread.start()
+    except RuntimeError:
+        return None
+    return thread

@@ -81,6 +81,7 @@ class EmbeddedHost(Host):
         self._wakeup = threading.Condition(self._lock)
         self._delivery = Delivery()
         self._timer_thread: threading.Thread | None = None
+        self._stopping = False
         atexit.register(self._at_exit)
 
     @property
@@ -96,13 +97,12 @@ class EmbeddedHost(Host):
     # ------------------------------------------------------------------ timers
 
     def _timers_changed(self) -> None:
-        if self._closed:
+        if self._closed or self._stopping:
             return
         if self._timer_thread is None and self.engine.next_deadline() is not None:
-            self._timer_thread = threading.Thread(
-                target=self._run_timers, name="xrs-timer", daemon=True
-            )
-            self._timer_thread.start()
+            thread = threading.Thread(target=self._run_timers, name="xrs-timer", daemon=True)
+            thread.start()
+            self._timer_thread = thread
         self._wakeup.notify()
 
     def _run_timers(self) -> None:
@@ -163,6 +163,7 @@ class EmbeddedHost(Host):
         if self._closed:
             return
         deadline = self._real.monotonic() + timeout
+        self._stopping = True  # no timer thread starts now: every session is about to end
         try:
             self._stop_engine(message)
         finally:
