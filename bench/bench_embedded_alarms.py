@@ -28,7 +28,8 @@ the host's threads (timer, delegate, effect workers) take turns on the CPU as we
 so pinning can add the scheduler's latency to the hand-offs the figure is about; the same runs
 are therefore repeated unpinned (every CPU of the machine allowed), and both are reported. The
 target row is the pinned one, as for every other benchmark, because pinning does not flatter it:
-on the machine of `results.md` the unpinned runs come out later, not earlier, and vary more.
+on the machine of `results.md` the unpinned runs were no earlier (p50 and max higher, p99 about
+the same or higher).
 
 Each kind runs three times in each mode, interleaved, each run in a fresh process; each figure is
 the median of the three runs' figures.
