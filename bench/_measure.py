@@ -1,8 +1,9 @@
 """What every benchmark shares: the stopwatch, the memory readings, one core, the JSON report.
 
-This is the only module in `bench/` that reads a clock, and it reads only the two duration
-clocks: `time.perf_counter` (wall time) and `time.process_time` (CPU time of this process).
-Instants (the date of a run) come from the package's own clock, in `run.py`.
+This is the only module in `bench/` that touches `time`: it reads the two duration clocks,
+`time.perf_counter` (wall time) and `time.process_time` (CPU time of this process), and it
+builds the real-time `sched.scheduler` peer on `time.time` and `time.sleep`. Instants (the date
+of a run, a delegate call's lateness) come from the package's own clock, `SystemClock`.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import gc
 import json
 import os
+import sched
 import sys
 import time
 from collections.abc import Callable
@@ -21,6 +23,7 @@ __all__ = [
     "Elapsed",
     "measure",
     "pin_to_one_core",
+    "realtime_scheduler",
     "report",
     "rss_bytes",
     "settled_rss",
@@ -54,6 +57,11 @@ def pin_to_one_core() -> int:
     cpu = 0 if 0 in allowed else min(allowed)
     os.sched_setaffinity(0, {cpu})
     return cpu
+
+
+def realtime_scheduler() -> tuple[sched.scheduler, Callable[[], float]]:
+    """`sched.scheduler(time.time, time.sleep)`, and its clock (seconds since the epoch)."""
+    return sched.scheduler(time.time, time.sleep), time.time
 
 
 def rss_bytes() -> int:

@@ -49,7 +49,7 @@ from _measure import measure, pin_to_one_core, report, settled_rss
 from extended_runtime import HapticType, SessionType
 from extended_runtime._core.engine import Engine
 
-__all__ = ["main"]
+__all__ = ["main", "warm_engine"]
 
 SESSIONS = 100_000
 TARGET_BYTES = 600
@@ -77,7 +77,7 @@ def _alarms(count: int) -> Iterator[tuple[str, str, datetime]]:
         yield app_id, session_id, when
 
 
-def _warm_engine() -> Engine:
+def warm_engine() -> Engine:
     """An engine with a history, then one scheduled alarm, so first-use costs are paid.
 
     The history (alarms that rang and alerted, a session sampled for CPU, an app that exited
@@ -154,7 +154,7 @@ def _make_probe(kind: str) -> _Probe:
         return _Probe(
             lambda: _enter(scheduler, _alarms(SESSIONS)), scheduler, lambda: len(scheduler.queue)
         )
-    engine = _warm_engine()
+    engine = warm_engine()
     if kind == "ours-engine-only":
         made = list(_alarms(SESSIONS))  # ids and dates made before the measured region
         return _Probe(lambda: _schedule(engine, iter(made)), engine, engine.scheduled_count)
@@ -220,8 +220,8 @@ def _sizes(engine: Engine, held: int) -> dict[str, float]:
     starts: list[Any] = engine._timers._starts
     entry = next(e for e in starts if e is session or (isinstance(e, tuple) and session in e))
     sizes: dict[str, float] = {
-        "app record (_App)": sys.getsizeof(app),
-        "session record (_Session)": sys.getsizeof(session),
+        "app record (LiveApp)": sys.getsizeof(app),
+        "session record (LiveSession)": sys.getsizeof(session),
         "app id str": sys.getsizeof(app_id),
         "session id str": sys.getsizeof(session.id),
         "start datetime": sys.getsizeof(session.start_date),

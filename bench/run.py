@@ -1,9 +1,10 @@
 """Run every benchmark, each in a fresh subprocess, and write `results.json` and `results.md`.
 
 Usage: `python bench/run.py` from anywhere (it finds its own folder). Each benchmark module pins
-itself to one CPU and prints one JSON object on the last line of its stdout; this script adds the
-machine (Python version, CPU model from /proc/cpuinfo) and the date (from the package's
-`SystemClock`), then writes `bench/results.json` and the table in `bench/results.md`.
+itself to one CPU (the embedded host's also runs unpinned) and prints one JSON object on the last
+line of its stdout; this script adds the machine (Python version, CPU model from /proc/cpuinfo)
+and the date (from the package's `SystemClock`), then writes `bench/results.json`, the tables in
+`bench/results.md`, and the summary between the README's `bench:start` and `bench:end` markers.
 """
 
 from __future__ import annotations
@@ -23,20 +24,26 @@ from extended_runtime._core.clock import SystemClock
 __all__ = ["main"]
 
 HERE = Path(__file__).resolve().parent
-BENCHMARKS = ("bench_virtual_host.py", "bench_memory.py")
+BENCHMARKS = (
+    "bench_virtual_day.py",
+    "bench_mixed_day.py",
+    "bench_embedded_alarms.py",
+    "bench_churn.py",
+    "bench_memory.py",
+)
 _CPUINFO = Path("/proc/cpuinfo")
 
 
 @dataclass(frozen=True, slots=True)
 class Row:
-    """One line of the results table."""
+    """One line of the results table (`target` "-": no target, no verdict)."""
 
     benchmark: str
     ours: str
     peer: str
     ratio: str
     target: str
-    passed: bool
+    passed: bool = True
 
 
 def run_benchmark(script: str) -> dict[str, Any]:
@@ -71,39 +78,87 @@ def machine() -> dict[str, Any]:
     }
 
 
-def rows(virtual: dict[str, Any], memory: dict[str, Any]) -> list[Row]:
-    """The table: one row per measured figure."""
-    firings = virtual["timer_firings"]
+# ---------------------------------------------------------------------- the table
+
+
+def day_rows(day: dict[str, Any], title: str, alerts: bool) -> list[Row]:
+    """A simulated day: its wall time, and its time per timer firing against `sched`'s."""
+    counts = day["counts"]
+    what = f"{counts['sessions']:,} sessions" + (f", {counts['alerts']:,} alerts" if alerts else "")
+    ratio_target = day.get("target_ratio")
+    return [
+        Row(
+            f"VirtualHost: {title} ({what}), wall time on one core (median of {day['rounds']})",
+            f"{day['wall_seconds']:.3f} s",
+            f"{day['peer_wall_seconds']:.3f} s (`sched`, {day['timer_firings']:,} firings)",
+            f"{day['ratio']:.1f}x",
+            f"< {day['target_seconds']:g} s",
+            bool(day["passed"]),
+        ),
+        Row(
+            f"VirtualHost: {title}, wall time per timer firing",
+            f"{day['us_per_firing']:.1f} us",
+            f"{day['peer_us_per_firing']:.1f} us",
+            f"{day['ratio']:.1f}x",
+            "-" if ratio_target is None else f"< {ratio_target:g}x",
+            bool(day.get("ratio_passed", True)),
+        ),
+    ]
+
+
+def alarm_rows(alarms: dict[str, Any]) -> list[Row]:
+    """The embedded host's lateness, pinned (the target row) and unpinned."""
+    rows = []
+    for mode, runs in alarms["runs"].items():
+        ours, peer = runs["ours"], runs["peer"]
+        targeted = mode == alarms["target_mode"]
+        rows.append(
+            Row(
+                f"EmbeddedHost: {alarms['alarms']:,} smart alarms due over 5 s, lateness of "
+                f"`did_start`, p99 ({mode}, median of {alarms['rounds']} runs)",
+                f"{ours['p99_ms']:.2f} ms (p50 {ours['p50_ms']:.2f}, max {ours['max_ms']:.1f})",
+                f"{peer['p99_ms']:.2f} ms (p50 {peer['p50_ms']:.2f}, max {peer['max_ms']:.1f}; "
+                "`sched` thread)",
+                f"{ours['p99_ms'] / peer['p99_ms']:.1f}x",
+                f"< {alarms['target_p99_ms']:g} ms" if targeted else "-",
+                bool(alarms["passed"]) if targeted else True,
+            )
+        )
+    return rows
+
+
+def churn_rows(churn: dict[str, Any]) -> list[Row]:
+    """Sessions the engine holds after start/invalidate pairs."""
+    peer = churn["loops"]["peer"]
+    rows = []
+    for kind in ("start", "start_at"):
+        loop = churn["loops"][kind]
+        held = loop["held"]
+        passed = held["live_session_objects"] <= churn["target_held"] and (
+            held["live_sessions"] <= churn["target_held"]
+        )
+        rows.append(
+            Row(
+                f"Engine: sessions held after {loop['pairs']:,} `{kind}` + `invalidate`",
+                f"{held['live_session_objects']} (timer entries +{held['timer_entries']}, "
+                f"RSS {loop['rss_bytes_per_session']:.2f} B/session)",
+                f"{peer['held']['events']} (`sched` enter + cancel, "
+                f"RSS {peer['rss_bytes_per_session']:.2f} B/pair)",
+                "-",
+                f"{churn['target_held']}",
+                passed,
+            )
+        )
+    return rows
+
+
+def memory_rows(memory: dict[str, Any]) -> list[Row]:
+    """Bytes per scheduled session, RSS and tracemalloc."""
     traced, peer_traced = (
         memory["tracemalloc_bytes_per_session"],
         memory["peer_tracemalloc_bytes_per_session"],
     )
     return [
-        Row(
-            f"VirtualHost: {virtual['apps']:,} apps x 24 simulated h, wall time on one core "
-            f"(median of {virtual['rounds']})",
-            f"{virtual['wall_seconds']:.3f} s",
-            f"{virtual['peer_wall_seconds']:.3f} s (`sched`, {firings:,} firings)",
-            f"{virtual['ratio']:.1f}x",
-            f"< {virtual['target_seconds']:g} s",
-            bool(virtual["passed"]),
-        ),
-        Row(
-            "VirtualHost: simulated seconds per wall second",
-            f"{virtual['simulated_seconds_per_wall_second']:,.0f}",
-            f"{virtual['simulated_seconds'] / virtual['peer_wall_seconds']:,.0f}",
-            f"{virtual['peer_wall_seconds'] / virtual['wall_seconds']:.2f}x",
-            "-",
-            True,
-        ),
-        Row(
-            "VirtualHost: wall time per timer firing",
-            f"{virtual['us_per_firing']:.1f} us",
-            f"{virtual['peer_us_per_firing']:.1f} us",
-            f"{virtual['ratio']:.1f}x",
-            "-",
-            True,
-        ),
         Row(
             f"Engine memory per scheduled session at {memory['sessions']:,} (RSS growth)",
             f"{memory['bytes_per_session']:.1f} B",
@@ -118,7 +173,6 @@ def rows(virtual: dict[str, Any], memory: dict[str, Any]) -> list[Row]:
             f"{peer_traced:.1f} B",
             f"{traced / peer_traced:.2f}x",
             "-",
-            True,
         ),
         Row(
             "Engine memory per scheduled session, ids and dates made outside (RSS)",
@@ -126,20 +180,33 @@ def rows(virtual: dict[str, Any], memory: dict[str, Any]) -> list[Row]:
             "-",
             "-",
             "-",
-            True,
         ),
     ]
 
 
+def rows(results: dict[str, Any]) -> list[Row]:
+    """The table: one row per measured figure."""
+    return [
+        *day_rows(results["virtual_day"], "a day of 1,000 apps", alerts=True),
+        *day_rows(results["mixed_day"], "the mixed day of 1,000 apps", alerts=False),
+        *alarm_rows(results["embedded_alarms"]),
+        *churn_rows(results["engine_churn"]),
+        *memory_rows(results["engine_memory"]),
+    ]
+
+
+# ---------------------------------------------------------------------- results.md
+
+
 def markdown(info: dict[str, Any], table: list[Row], results: dict[str, Any]) -> str:
-    """`results.md`: the table, the machine, what happened and where the bytes go."""
-    virtual, memory = results["virtual_host_day"], results["engine_memory"]
+    """`results.md`: the table, the machine, and each benchmark's details."""
     lines = [
         "# Benchmark results",
         "",
         f"Measured {info['date']} on {info['cpu_model']} ({info['logical_cpus']} logical CPUs, "
-        f"each benchmark pinned to CPU {virtual['cpu']}), {info['python']}, "
-        f"{info['platform']}. `python bench/run.py` took {results['total_seconds']:.1f} s.",
+        f"each benchmark pinned to CPU {results['virtual_day']['cpu']} unless a row says "
+        f"unpinned), {info['python']}, {info['platform']}. `python bench/run.py` took "
+        f"{results['total_seconds']:.1f} s.",
         "",
         "| Benchmark | Ours | Peer | Ratio (ours/peer) | Target | Result |",
         "|---|---|---|---|---|---|",
@@ -150,21 +217,97 @@ def markdown(info: dict[str, Any], table: list[Row], results: dict[str, Any]) ->
             f"| {row.benchmark} | {row.ours} | {row.peer} | {row.ratio} | {row.target} "
             f"| {verdict} |"
         )
-    walls = ", ".join(f"{w:.3f}" for w in virtual["wall_seconds_all"])
-    lines += [
+    lines += day_section("A day of 1,000 apps", results["virtual_day"])
+    lines += day_section("The mixed day", results["mixed_day"])
+    lines += alarm_section(results["embedded_alarms"])
+    lines += churn_section(results["engine_churn"])
+    lines += memory_section(results["engine_memory"])
+    return "\n".join(lines) + "\n"
+
+
+def day_section(title: str, day: dict[str, Any]) -> list[str]:
+    """What happened during a simulated day, and its rounds."""
+    walls = ", ".join(f"{w:.3f}" for w in day["wall_seconds_all"])
+    peers = ", ".join(f"{w:.3f}" for w in day["peer_wall_seconds_all"])
+    lines = [
         "",
-        "## The simulated day",
+        f"## {title}",
         "",
-        f"Rounds (wall s): {walls}; CPU time of the median round {virtual['cpu_seconds']:.3f} s.",
+        f"Rounds (wall s): {walls}; CPU time of the median round {day['cpu_seconds']:.3f} s. "
+        f"Peer rounds (wall s): {peers}. Simulated seconds per wall second: "
+        f"{day['simulated_seconds_per_wall_second']:,.0f}.",
         "",
         "| What happened | Count |",
         "|---|---|",
     ]
-    counts = dict(virtual["counts"])
+    counts = dict(day["counts"])
     reasons = counts.pop("reasons")
     lines += [f"| {name.replace('_', ' ')} | {value:,} |" for name, value in counts.items()]
     lines += [f"| did_invalidate: {name} | {value:,} |" for name, value in reasons.items()]
-    lines += [
+    return lines
+
+
+def alarm_section(alarms: dict[str, Any]) -> list[str]:
+    """Every lateness figure of the embedded host and its peer."""
+    lines = [
+        "",
+        "## Smart alarms on the embedded host",
+        "",
+        f"{alarms['alarms']:,} alarms, {alarms['spacing_s'] * 1e3:g} ms apart; each figure is "
+        f"the median over {alarms['rounds']} runs, each run in a fresh process. Margin: how long "
+        "before the first alarm the setup ended. The target row is "
+        f"{alarms['target_mode']}.",
+        "",
+        "| Run | p50 | p99 (each run) | max | margin |",
+        "|---|---|---|---|---|",
+    ]
+    for mode, runs in alarms["runs"].items():
+        for kind, run in runs.items():
+            each = ", ".join(f"{p:.2f}" for p in run["p99_ms_all"])
+            lines.append(
+                f"| {kind}, {mode} | {run['p50_ms']:.3f} ms | {run['p99_ms']:.2f} ms ({each}) "
+                f"| {run['max_ms']:.1f} ms | {run['margin_s']:.2f} s |"
+            )
+    return lines
+
+
+def churn_section(churn: dict[str, Any]) -> list[str]:
+    """What the engine held before and after each loop of start/invalidate pairs."""
+    lines = [
+        "",
+        "## What the engine holds after sessions come and go",
+        "",
+        "Counted after `gc.collect()`, before and after each loop, on an engine warmed with a "
+        "history (some of whose sessions it keeps for their apps' next launch) and one "
+        "scheduled alarm.",
+        "",
+        "| Loop | LiveSession objects | Run objects | live_sessions() | timer_entries "
+        "| RSS growth | us per pair |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for kind in ("start", "start_at"):
+        loop = churn["loops"][kind]
+        before, after = loop["before"], loop["after"]
+        cells = " | ".join(
+            f"{before[key]} -> {after[key]}"
+            for key in ("live_session_objects", "run_objects", "live_sessions", "timer_entries")
+        )
+        lines.append(
+            f"| {loop['pairs']:,} x `{kind}` + `invalidate` | {cells} "
+            f"| {loop['rss_growth_bytes']:,} B | {loop['us_per_pair']:.1f} |"
+        )
+    peer = churn["loops"]["peer"]
+    lines.append(
+        f"| peer: {peer['pairs']:,} x `sched` enter + cancel | - | - | "
+        f"{peer['held']['events']} events held | - | {peer['rss_growth_bytes']:,} B "
+        f"| {peer['us_per_pair']:.1f} |"
+    )
+    return lines
+
+
+def memory_section(memory: dict[str, Any]) -> list[str]:
+    """Where the bytes of a scheduled session go."""
+    lines = [
         "",
         "## Where the bytes of a scheduled session go",
         "",
@@ -183,21 +326,21 @@ def markdown(info: dict[str, Any], table: list[Row], results: dict[str, Any]) ->
         f"| **total** | {sum(memory['sizes'].values()):.1f} | {sum(taken.values()):.1f} |",
         "",
         "Objects of up to 512 bytes take a pymalloc block, a multiple of 16 bytes; dict and "
-        "list costs are per entry, their whole table divided by the sessions. The `_App(...)` "
+        "list costs are per entry, their whole table divided by the sessions. The `LiveApp(...)` "
         "line below also carries the growth of `engine._apps`.",
     ]
-    lines += ["", "| tracemalloc, by line | Bytes per session | Blocks |", "|---|---|---|"]
-    lines += [
+    lines += _breakdown(memory["breakdown"])
+    lines += ["", "Peer (`sched.scheduler`), by line:"]
+    lines += _breakdown(memory["peer_breakdown"])
+    return lines
+
+
+def _breakdown(lines: list[dict[str, Any]]) -> list[str]:
+    table = ["", "| tracemalloc, by line | Bytes per session | Blocks |", "|---|---|---|"]
+    return table + [
         f"| `{line['where']}` | {line['per_session']:.1f} | {line['blocks_per_session']:.2f} |"
-        for line in memory["breakdown"]
+        for line in lines
     ]
-    lines += ["", "Peer (`sched.scheduler`), by line:", ""]
-    lines += ["| tracemalloc, by line | Bytes per session | Blocks |", "|---|---|---|"]
-    lines += [
-        f"| `{line['where']}` | {line['per_session']:.1f} | {line['blocks_per_session']:.2f} |"
-        for line in memory["peer_breakdown"]
-    ]
-    return "\n".join(lines) + "\n"
 
 
 def _block(name: str, size: float) -> float:
@@ -205,6 +348,9 @@ def _block(name: str, size: float) -> float:
     if "per entry" in name or size > 512:
         return size
     return float(-(-int(size) // 16) * 16)
+
+
+# ---------------------------------------------------------------------- main
 
 
 def main() -> None:
@@ -215,7 +361,7 @@ def main() -> None:
     results: dict[str, Any] = {r["benchmark"]: r for r in by_script.values()}
     results["total_seconds"] = elapsed.wall
     info = machine()
-    table = rows(results["virtual_host_day"], results["engine_memory"])
+    table = rows(results)
     (HERE / "results.json").write_text(
         json.dumps({"machine": info, "results": results}, indent=2, sort_keys=True) + "\n",
         encoding="utf-8",

@@ -3,40 +3,101 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from pathlib import Path
+
+import pytest
 
 BENCH = Path(__file__).resolve().parent.parent / "bench"
 sys.path.insert(0, str(BENCH))
 
+import _day  # noqa: E402
+import bench_churn  # noqa: E402
+import bench_embedded_alarms  # noqa: E402
 import bench_memory  # noqa: E402
-import bench_virtual_host  # noqa: E402
+import bench_mixed_day  # noqa: E402
+import bench_virtual_day  # noqa: E402
+
+# ---------------------------------------------------------------------- a day of 1,000 apps
 
 
-def test_a_small_simulated_day_keeps_every_rule() -> None:
-    plans = bench_virtual_host.plan_apps(count=40)
-    host, tally, late = bench_virtual_host.run_day(plans)
-    counts = bench_virtual_host.outcome(host, tally, late)
+def test_a_small_day_of_sessions_and_alarms_counts_what_it_means() -> None:
+    plan = bench_virtual_day.plan_day(mindful=6, alarms=5)
+    host, tally, late = bench_virtual_day.run_day(plan)
+    counts = _day.outcome(host, tally, late)
+    sessions = 6 * 12 + 5  # a session every other hour, one alarm each
+    assert counts["late_actions"] == 0
+    assert counts["sessions"] == sessions
+    assert counts["did_start"] == counts["did_invalidate"] == sessions
+    assert counts["will_expire"] == 6 * 12
+    assert counts["reasons"] == {"EXPIRED": 6 * 12, "NONE": 5}
+    assert counts["stops"] == counts["notify_calls"] == 5
+    assert counts["alerts"] == 5 * 41  # every 3 s from 0 to 120 s
+    assert counts["alerts_by_host"] == 0
+    assert counts["still_running"] == counts["still_scheduled"] == 0
+    assert not host.keep_awake_held
+
+
+def test_the_day_is_deterministic_and_the_peer_fires_every_timer() -> None:
+    plan = bench_virtual_day.plan_day(mindful=3, alarms=3)
+    measured = _day.run_rounds(lambda host: bench_virtual_day.run_day(plan, host), rounds=2)
+    # an expiry and a warning per session, a start and 40 repetitions per alarm
+    assert measured.firings == 3 * 12 * 2 + 3 * (1 + 40)
+    assert measured.counts["sessions"] == 3 * 12 + 3
+    assert len(measured.walls) == len(measured.peer_walls) == 2
+
+
+# ---------------------------------------------------------------------- the mixed day
+
+
+def test_a_small_mixed_day_keeps_every_rule() -> None:
+    plans = bench_mixed_day.plan_apps(count=40)
+    counts = _day.outcome(*bench_mixed_day.run_day(plans))
     assert counts["late_actions"] == 0
     assert counts["sessions"] > 40
     assert counts["alerts"] > 0
     assert counts["will_expire"] > 0
     assert counts["did_start"] >= counts["will_expire"]
     assert counts["still_running"] == 0
-    assert not host.keep_awake_held
 
 
-def test_the_day_is_deterministic() -> None:
-    first = bench_virtual_host.outcome(
-        *bench_virtual_host.run_day(bench_virtual_host.plan_apps(10))
-    )
-    again = bench_virtual_host.outcome(
-        *bench_virtual_host.run_day(bench_virtual_host.plan_apps(10))
-    )
+def test_the_mixed_day_is_deterministic() -> None:
+    first = _day.outcome(*bench_mixed_day.run_day(bench_mixed_day.plan_apps(10)))
+    again = _day.outcome(*bench_mixed_day.run_day(bench_mixed_day.plan_apps(10)))
     assert first == again
 
 
+# ---------------------------------------------------------------------- the embedded host
+
+
+@pytest.mark.parametrize("run", [bench_embedded_alarms.run_ours, bench_embedded_alarms.run_peer])
+def test_every_alarm_is_heard_and_none_early(
+    run: Callable[..., bench_embedded_alarms.Lateness],
+) -> None:
+    lateness = run(count=40, spacing=0.002, lead=0.4)
+    assert len(lateness.samples) == 40
+    assert min(lateness.samples) >= 0
+    summary = lateness.summary()
+    assert summary["p50_ms"] <= summary["p99_ms"] <= summary["max_ms"]
+    assert summary["margin_s"] >= bench_embedded_alarms.MIN_MARGIN
+
+
+# ---------------------------------------------------------------------- memory
+
+
+@pytest.mark.parametrize("kind", ["start", "start_at"])
+def test_sessions_that_came_and_went_leave_nothing_behind(kind: str) -> None:
+    engine = bench_memory.warm_engine()
+    app_ids = bench_churn.register(engine, kind, apps=50)
+    bench_churn.churn(engine, kind, app_ids, rounds=1)
+    before = bench_churn.census(engine)
+    pairs = bench_churn.churn(engine, kind, app_ids, rounds=20, first=1)
+    assert pairs == 1_000
+    assert bench_churn.census(engine) == before
+
+
 def test_the_memory_workload_schedules_every_alarm() -> None:
-    engine = bench_memory._warm_engine()
+    engine = bench_memory.warm_engine()
     before = engine.scheduled_count()
     bench_memory._schedule(engine, bench_memory._alarms(500))
     assert engine.scheduled_count() == before + 500

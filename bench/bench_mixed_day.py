@@ -1,4 +1,4 @@
-"""A simulated day of 1,000 apps on one `VirtualHost`, against `sched.scheduler` on a virtual clock.
+"""The mixed day: 1,000 apps of every type on one `VirtualHost`, against `sched` on a virtual clock.
 
 What is measured
 ----------------
@@ -36,44 +36,35 @@ which must reproduce every count), all entered up front in firing order; its act
 It is the floor for "a timer fired", not an equivalent system: it has no sessions, delegates,
 events or alerts. Its figure is also the median of three runs.
 
-Run: `python bench/bench_virtual_host.py` (one JSON object on the last line of stdout).
+The agenda, the counting, the rounds and the peer are shared with the other simulated day
+(`_day.py`).
+
+Run: `python bench/bench_mixed_day.py` (one JSON object on the last line of stdout).
 """
 
 from __future__ import annotations
 
-import heapq
 import random
-import sched
-import statistics
-from collections import Counter
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from dataclasses import dataclass
+from datetime import timedelta
 from enum import Enum
-from typing import Any
 
-from _measure import measure, pin_to_one_core, report
+from _day import DAY, START, CountingDelegate, DayRun, Driver, Tally, report_fields, run_rounds
+from _measure import pin_to_one_core, report
 from extended_runtime import (
     App,
     ApplicationState,
     ExtendedRuntimeSession,
-    ExtendedRuntimeSessionDelegate,
-    ExtendedRuntimeSessionError,
     HapticType,
-    InvalidationReason,
     SessionState,
     SessionType,
 )
-from extended_runtime._core import engine as engine_module
-from extended_runtime._core.timers import TimerKind, TimerQueue
 from extended_runtime.testing import VirtualHost
 
 __all__ = ["main", "plan_apps", "run_day"]
 
 APPS = 1_000
 SEED = 20_260_105
-DAY = 24 * 3600.0
-START = datetime(2026, 1, 5, 0, 0, tzinfo=UTC)
 TARGET_SECONDS = 2.0
 ROUNDS = 3  # the day is run this many times; the figure is the median
 
@@ -252,89 +243,6 @@ def _therapy_day(rng: random.Random) -> list[SessionPlan]:
 # ---------------------------------------------------------------------- the day, driven
 
 
-@dataclass(slots=True)
-class Tally:
-    """What happened, counted by the delegates, the handlers and the driver."""
-
-    sessions: int = 0
-    started: int = 0  # start() calls
-    scheduled: int = 0  # start_at() calls
-    cancelled: int = 0  # invalidate() of a scheduled alarm
-    did_start: int = 0
-    will_expire: int = 0
-    did_invalidate: int = 0
-    repeat_calls: int = 0
-    notify_calls: int = 0
-    stops: int = 0
-    state_changes: int = 0
-    reasons: Counter[str] = field(default_factory=Counter)
-
-    def as_dict(self) -> dict[str, Any]:
-        counts = {name: getattr(self, name) for name in self.__slots__ if name != "reasons"}
-        return {**counts, "reasons": dict(sorted(self.reasons.items()))}
-
-
-class Driver:
-    """The users: actions on an agenda, the host's clock moved to each in turn."""
-
-    def __init__(self, host: VirtualHost, tally: Tally) -> None:
-        self.host = host
-        self.tally = tally
-        self._agenda: list[tuple[datetime, int, Callable[[], None]]] = []
-        self._seq = 0
-        self.late = 0  # actions added for an instant the clock had already passed
-
-    def at(self, offset: float, action: Callable[[], None]) -> None:
-        """Do `action` at `offset` seconds after midnight."""
-        self._push(START + timedelta(seconds=offset), action)
-
-    def after(self, seconds: float, action: Callable[[], None]) -> None:
-        """Do `action` `seconds` after the host's current instant."""
-        self._push(self.host.now + timedelta(seconds=seconds), action)
-
-    def _push(self, when: datetime, action: Callable[[], None]) -> None:
-        self._seq += 1
-        heapq.heappush(self._agenda, (when, self._seq, action))
-
-    def run_until(self, end: datetime) -> None:
-        host, agenda = self.host, self._agenda
-        while agenda and agenda[0][0] <= end:
-            when, _, action = heapq.heappop(agenda)
-            now = host.now
-            if when > now:
-                host.advance(when - now)
-            elif when < now:
-                self.late += 1
-            action()
-        host.advance(end - host.now)
-
-    def set_state(self, app: App, state: ApplicationState) -> None:
-        self.tally.state_changes += 1
-        app.state = state
-
-
-class CountingDelegate(ExtendedRuntimeSessionDelegate):
-    """A delegate that counts what it hears."""
-
-    def __init__(self, tally: Tally) -> None:
-        self.tally = tally
-
-    def did_start(self, session: ExtendedRuntimeSession) -> None:
-        self.tally.did_start += 1
-
-    def will_expire(self, session: ExtendedRuntimeSession) -> None:
-        self.tally.will_expire += 1
-
-    def did_invalidate(
-        self,
-        session: ExtendedRuntimeSession,
-        reason: InvalidationReason,
-        error: ExtendedRuntimeSessionError | None,
-    ) -> None:
-        self.tally.did_invalidate += 1
-        self.tally.reasons[reason.name if error is None else f"ERROR:{error.code.name}"] += 1
-
-
 class AlarmDelegate(CountingDelegate):
     """A smart alarm: on `did_start`, wait for the lightest-sleep minute, then alert."""
 
@@ -417,9 +325,7 @@ def _nothing() -> None:
     pass
 
 
-def run_day(
-    plans: list[AppPlan], host: VirtualHost | None = None
-) -> tuple[VirtualHost, Tally, int]:
+def run_day(plans: list[AppPlan], host: VirtualHost | None = None) -> DayRun:
     """Live through the day of every app; return the host, the tally and late actions."""
     host = host if host is not None else VirtualHost(now=START)
     tally = Tally()
@@ -435,149 +341,21 @@ def run_day(
     return host, tally, driver.late
 
 
-def outcome(host: VirtualHost, tally: Tally, late: int) -> dict[str, Any]:
-    """Everything counted at the end of a day."""
-    by_host = sum(1 for alert in host.alerts if alert.by_host)
-    return {
-        **tally.as_dict(),
-        "alerts": len(host.alerts),
-        "alerts_by_host": by_host,
-        "events": len(host.events),
-        "still_scheduled": host.engine.scheduled_count(),
-        "still_running": len(host.engine.running_sessions()),
-        "late_actions": late,
-    }
-
-
-# ---------------------------------------------------------------------- counting timers
-
-
-class CountingTimers(TimerQueue[Any]):
-    """The engine's timer queue, recording the instant of every timer it hands out.
-
-    The virtual host fires each timer with `now` at its deadline, so `now` is that instant.
-    """
-
-    __slots__ = ("fired",)
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.fired: list[datetime] = []
-
-    def pop_due(self, now: datetime) -> tuple[TimerKind, Any] | None:
-        due = super().pop_due(now)
-        if due is not None:
-            self.fired.append(now)
-        return due
-
-
-def count_timers(plans: list[AppPlan]) -> tuple[dict[str, Any], list[float]]:
-    """The same day again, with the engine's timers counted: the outcome and firing instants."""
-    created: list[CountingTimers] = []
-
-    def counting() -> CountingTimers:
-        created.append(CountingTimers())
-        return created[-1]
-
-    original = engine_module.TimerQueue  # type: ignore[attr-defined]
-    engine_module.TimerQueue = counting  # type: ignore[attr-defined,assignment]
-    try:
-        host = VirtualHost(now=START)
-    finally:
-        engine_module.TimerQueue = original  # type: ignore[attr-defined]
-    host, tally, late = run_day(plans, host)
-    return outcome(host, tally, late), [(at - START).total_seconds() for at in created[0].fired]
-
-
-# ---------------------------------------------------------------------- the peer
-
-
-class VirtualClock:
-    """A clock for `sched.scheduler` that jumps instead of sleeping."""
-
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def time(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        if seconds > 0:
-            self.now += seconds
-
-
-def peer_day(instants: list[float]) -> int:
-    """`sched.scheduler` firing one counting action at each instant; returns how many fired."""
-    clock = VirtualClock()
-    scheduler = sched.scheduler(clock.time, clock.sleep)
-    fired = [0]
-
-    def fire() -> None:
-        fired[0] += 1
-
-    for instant in instants:
-        scheduler.enterabs(instant, 0, fire)
-    scheduler.run()
-    return fired[0]
-
-
 # ---------------------------------------------------------------------- main
-
-
-def _median(values: list[float]) -> float:
-    return statistics.median(values)
 
 
 def main() -> None:
     cpu = pin_to_one_core()
     plans = plan_apps()
-    walls: list[float] = []
-    cpus: list[float] = []
-    counts: dict[str, Any] | None = None
-    for _ in range(ROUNDS):
-        (host, tally, late), ours = measure(lambda: run_day(plans))
-        walls.append(ours.wall)
-        cpus.append(ours.cpu)
-        day = outcome(host, tally, late)
-        if counts is not None and day != counts:
-            raise SystemExit(f"the day is not deterministic:\n{counts}\n{day}")
-        counts = day
-        del host, tally
-    recount, instants = count_timers(plans)
-    if recount != counts:
-        raise SystemExit(f"the counting run differs:\n{counts}\n{recount}")
-    firings = len(instants)
-    peer_walls: list[float] = []
-    peer_cpus: list[float] = []
-    for _ in range(ROUNDS):
-        fired, peer = measure(lambda: peer_day(instants))
-        if fired != firings:
-            raise SystemExit(f"the peer fired {fired} timers, not {firings}")
-        peer_walls.append(peer.wall)
-        peer_cpus.append(peer.cpu)
-    wall, peer_wall = _median(walls), _median(peer_walls)
+    measured = run_rounds(lambda host: run_day(plans, host), ROUNDS)
+    wall = measured.wall
     report(
         {
-            "benchmark": "virtual_host_day",
+            "benchmark": "mixed_day",
             "cpu": cpu,
-            "apps": len(plans),
-            "rounds": ROUNDS,
-            "simulated_seconds": DAY,
-            "wall_seconds": wall,
-            "wall_seconds_all": walls,
-            "cpu_seconds": _median(cpus),
-            "timer_firings": firings,
-            "us_per_firing": wall / firings * 1e6,
-            "simulated_seconds_per_wall_second": DAY / wall,
-            "app_seconds_per_wall_second": DAY * len(plans) / wall,
-            "peer_wall_seconds": peer_wall,
-            "peer_wall_seconds_all": peer_walls,
-            "peer_cpu_seconds": _median(peer_cpus),
-            "peer_us_per_firing": peer_wall / firings * 1e6,
-            "ratio": wall / peer_wall,
+            **report_fields(measured, len(plans)),
             "target_seconds": TARGET_SECONDS,
             "passed": wall < TARGET_SECONDS,
-            "counts": counts,
         }
     )
 
