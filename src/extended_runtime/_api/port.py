@@ -145,8 +145,8 @@ class HostPort(Protocol):
     def invalidate(self, link: SessionLink) -> None:
         """`invalidate()`."""
 
-    def notify_user(self, link: SessionLink, haptic: HapticType) -> None:
-        """`notify_user(haptic)`."""
+    def notify_user(self, link: SessionLink, haptic: HapticType, *, handler: bool) -> None:
+        """`notify_user(haptic)`; `handler`: the session has a repeat handler to ask."""
 
     def delegate_set(self, link: SessionLink) -> None:
         """A handed-over session got a delegate."""

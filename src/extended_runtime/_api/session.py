@@ -183,7 +183,7 @@ class ExtendedRuntimeSession:
             raise TypeError(f"repeat_handler must be callable or None, not {repeat_handler!r}")
         self._require_alive("notify_user()")
         self._repeat_handler = repeat_handler
-        self._app.host.notify_user(self._link, kind)
+        self._app.host.notify_user(self._link, kind, handler=repeat_handler is not None)
 
     def _require_not_started(self, call: str) -> None:
         self._require_alive(call)

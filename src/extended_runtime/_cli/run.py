@@ -333,7 +333,9 @@ class _Runner:
         refused = self._start()
         if refused is not None:
             return refused
-        self.watcher.say(f"keep-awake: {self.host.backends.keep_awake.probe().detail}")
+        keep_awake = self.host.backends.keep_awake
+        detail = "none" if keep_awake is None else keep_awake.probe().detail
+        self.watcher.say(f"keep-awake: {detail}")
         caught = _first_caught(self.inbox)
         if caught is not None:
             return self._abandon(caught)

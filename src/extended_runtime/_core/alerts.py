@@ -11,12 +11,13 @@ state that matters, and it moves like this::
 
 * *app-driven*: each play is followed by the app's repeat handler, which answers with the delay
   to the next play (`answer`). Until that answer arrives nothing is armed, so a handler that
-  never returns stops the repetition rather than flooding. An answer quotes the `sequence` of
-  the play it follows; an answer to an older play (the app called `notify_user` again meanwhile,
-  or the host took over) is stale and ignored. DESIGN.md's rule for answers lives here: `None`,
-  NaN or <= 0 stops the repetition (the app's explicit choice); anything else is held between
-  `alert_interval_min` and `alert_interval_max`, so a handler returning 0.001 cannot flood the
-  user with a thousand alerts a second;
+  never returns stops the repetition rather than flooding. An app that gives no handler gets the
+  default interval, armed here at once, and no answer is awaited (`Play.awaits_answer`). An
+  answer quotes the `sequence` of the play it follows; an answer to an older play (the app
+  called `notify_user` again meanwhile, or the host took over) is stale and ignored. DESIGN.md's
+  rule for answers lives here: `None`, NaN or <= 0 stops the repetition (the app's explicit
+  choice); anything else is held between `alert_interval_min` and `alert_interval_max`, so a
+  handler returning 0.001 cannot flood the user with a thousand alerts a second;
 * *host-driven*: the app cannot alert (its process is gone and will not be relaunched), so the
   host plays its default alert every `alert_interval_default` seconds until Stop or expiry, and
   an alarm is never silently lost.
@@ -40,11 +41,13 @@ __all__ = ["AlertRepetition", "Play"]
 
 
 class Play(NamedTuple):
-    """One alert to play now: what, whose, and the sequence a repeat answer must quote."""
+    """One alert to play now: what, whose, the sequence a repeat answer must quote, and whether
+    the app's repeat handler is to answer it."""
 
     haptic: HapticType
     by_host: bool
     sequence: int
+    awaits_answer: bool
 
 
 class AlertRepetition(Generic[S]):
@@ -52,6 +55,7 @@ class AlertRepetition(Generic[S]):
 
     __slots__ = (
         "_by_host",
+        "_fixed",
         "_haptic",
         "_last_at",
         "_policy",
@@ -69,6 +73,7 @@ class AlertRepetition(Generic[S]):
         self._policy = policy
         self._sequence = 0
         self._by_host = False
+        self._fixed = False  # repeats every default interval, without a handler
         self._waiting = False
         self._haptic = HapticType.NOTIFICATION
         self._last_at: datetime | None = None
@@ -81,9 +86,11 @@ class AlertRepetition(Generic[S]):
         """Whether the host drives the repetition (the app cannot alert)."""
         return self._by_host
 
-    def by_app(self, haptic: HapticType, now: datetime) -> Play:
-        """`notify_user`: play `haptic` now, replacing any repetition; the app's handler follows."""
+    def by_app(self, haptic: HapticType, now: datetime, *, handler: bool) -> Play:
+        """`notify_user`: play `haptic` now, replacing any repetition; the app's repeat handler
+        answers each play, or without one (`handler` false) it repeats every default interval."""
         self._restart(haptic, by_host=False)
+        self._fixed = not handler
         return self._play(now)
 
     def by_host_now(self, now: datetime) -> Play:
@@ -98,14 +105,14 @@ class AlertRepetition(Generic[S]):
 
     def answer(self, sequence: int, delay: float | None, haptic: HapticType, now: datetime) -> None:
         """The repeat handler's answer to play `sequence`: arm the next play, or stop."""
-        if sequence != self._sequence or self._by_host or not self._waiting:
+        if sequence != self._sequence or not self._waiting:
             return
         self._waiting = False
         if delay is None or math.isnan(delay) or delay <= 0:
             return
         policy = self._policy
         delay = min(max(delay, policy.alert_interval_min), policy.alert_interval_max)
-        self._haptic = HapticType(haptic)
+        self._haptic = haptic
         assert self._last_at is not None  # a play came first
         self._arm(max(self._last_at + timedelta(seconds=delay), now))
 
@@ -120,17 +127,18 @@ class AlertRepetition(Generic[S]):
         self._timer = None
         self._waiting = False
         self._by_host = by_host
-        self._haptic = HapticType(haptic)
+        self._fixed = by_host
+        self._haptic = haptic
 
     def _play(self, now: datetime) -> Play:
         self.alerted = True
         self._last_at = now
-        if self._by_host:
+        if self._fixed:
             interval = timedelta(seconds=self._policy.alert_interval_default)
             self._arm(now + interval)
         else:
             self._waiting = True
-        return Play(self._haptic, self._by_host, self._sequence)
+        return Play(self._haptic, self._by_host, self._sequence, not self._fixed)
 
     def _arm(self, at: datetime) -> None:
         self._timer = self._timers.add(at, TimerKind.ALERT, self._subject)

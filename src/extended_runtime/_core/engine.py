@@ -96,8 +96,10 @@ class Engine:
         self._apps: dict[str, LiveApp] = {}
         self._sessions: dict[str, LiveSession] = {}
         self._running: dict[str, LiveSession] = {}
+        self._trees: dict[str, list[LiveApp]] = {}  # apps by process tree
         self._timers: TimerQueue[LiveSession] = TimerQueue()
         self._handover = Handover(self.policy, self._timers)
+        self._cpu = cpu
         self._meter = CpuMeter(self.policy, self._timers, cpu)
         self._out: list[Output] = []
         self._keep_awake = False
@@ -180,6 +182,8 @@ class Engine:
         if app is None:
             app = self._apps[app_id] = LiveApp(app_id, mode, launchable, tree or app_id)
             app.state = state
+            if self._cpu is CpuReadings.PUSHED:  # only `cpu_changed` looks apps up by tree
+                self._trees.setdefault(app.tree, []).append(app)
         app.mode = mode
         app.launchable = launchable
 
@@ -540,15 +544,25 @@ class Engine:
     # ------------------------------------------------------------------ alerts
 
     def notify_user(
-        self, session_id: str, app_id: str, haptic: HapticType, now: datetime
+        self,
+        session_id: str,
+        app_id: str,
+        haptic: HapticType,
+        now: datetime,
+        *,
+        handler: bool = True,
     ) -> list[Output]:
-        """`notify_user`: play an alert now, replacing any repetition; else ignore it."""
+        """`notify_user`: play an alert now, replacing any repetition; else ignore it.
+
+        With a repeat `handler`, each play awaits its answer (`set_next_alert`); without one
+        the alert repeats every `alert_interval_default` seconds."""
         session = self._sessions.get(session_id)
         if session is None or session.state is not _S.RUNNING:
             return self._ignore(session_id, app_id, now, "the session is not running")
         if session.type is not SessionType.SMART_ALARM:
             return self._ignore(session_id, app_id, now, "only smart-alarm sessions can alert")
-        self._play(session, self._alerts(session).by_app(HapticType(haptic), now), now)
+        play = self._alerts(session).by_app(HapticType(haptic), now, handler=handler)
+        self._play(session, play, now)
         return self._finish()
 
     def set_next_alert(
@@ -587,6 +601,7 @@ class Engine:
             haptic=play.haptic,
             by_host=play.by_host,
             sequence=play.sequence,
+            awaits_answer=play.awaits_answer,
         )
         self._emit(session, played)
 
@@ -768,7 +783,12 @@ class Engine:
 
     def cpu_changed(self, tree: str, cpu_seconds: float, now: datetime) -> list[Output]:
         """A source that reports changes says the tree's load changes now (`CpuReadings.PUSHED`)."""
-        self._meter.changed(tree, cpu_seconds, now)
+        running = [
+            app.running
+            for app in self._trees.get(tree, ())
+            if app.running is not None and not app.running.orphaned
+        ]
+        self._meter.changed(tree, cpu_seconds, now, running)
         return self._finish()
 
     def _meter_start(self, session: LiveSession, now: datetime) -> None:

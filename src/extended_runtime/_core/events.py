@@ -139,12 +139,14 @@ class SessionInvalidated(SessionEvent):
 class AlertPlayed(SessionEvent):
     """An alert played now. `by_host`: the host's own alert, not the app's `notify_user`.
 
-    `sequence` identifies this play; a repeat handler's answer must quote it.
+    `sequence` identifies this play; when `awaits_answer`, the app's repeat handler is called and
+    its answer (`Engine.set_next_alert`) must quote it.
     """
 
     haptic: HapticType
     by_host: bool
     sequence: int
+    awaits_answer: bool = False
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

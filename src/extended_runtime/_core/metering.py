@@ -22,8 +22,9 @@ Sampling follows the source of readings (`CpuReadings`):
   starts, for its baseline. Hosts coalesce these, so a burst of starts costs one reading;
 * PUSHED (a source that announces when a tree's load changes, such as the virtual host's): a tree
   is *hot* from an announced change (`changed`) until a reading shows it has stopped moving, and
-  only hot trees are sampled. An idle app costs nothing per sample: cost follows events, not
-  running sessions times time;
+  only hot trees are sampled. A session that starts on a tree never announced gets no record at
+  all until the first change enrols it. An idle app costs nothing per sample, nor per start:
+  cost follows events, not running sessions times time;
 * OFF: no source; nothing is metered.
 
 Sessions whose budget is infinite (`Policy` with `math.inf`) are not metered at all.
@@ -104,6 +105,8 @@ class CpuMeter:
             return None
         key = session.app.tree
         tree = self._trees.get(key)
+        if tree is None and self._readings is CpuReadings.PUSHED:
+            return None  # a still tree with no record: `changed` enrols its sessions
         if tree is None:
             tree = self._trees[key] = _Tree()
         tree.sessions[session.id] = session
@@ -131,11 +134,21 @@ class CpuMeter:
             if not tree.hot or self._readings is CpuReadings.POLLED:
                 del self._trees[key]
 
-    def changed(self, key: str, cpu_seconds: float, now: datetime) -> None:
-        """A PUSHED source says the tree's load changes now; `cpu_seconds` is its total so far."""
+    def changed(
+        self, key: str, cpu_seconds: float, now: datetime, running: list[LiveSession]
+    ) -> None:
+        """A PUSHED source says the tree's load changes now; `cpu_seconds` is its total so far.
+
+        `running` are the metered-to-be sessions of the tree: those that started while it was
+        still and had no record are enrolled, with this reading as their baseline (a still tree
+        used nothing between their start and now)."""
         tree = self._trees.get(key)
         if tree is None:
             tree = self._trees[key] = _Tree()
+        for session in running:
+            if session.id not in tree.sessions and not math.isinf(self._budgets[session.type]):
+                tree.sessions[session.id] = session
+                session.started.cpu_baseline = cpu_seconds
         self._settle(tree, cpu_seconds)
         self._record(tree, cpu_seconds, now)
         tree.hot = True

@@ -8,7 +8,7 @@ message saying to upgrade, instead of misreading it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -22,7 +22,7 @@ from .events import (
     SessionStarted,
 )
 
-__all__ = ["SCHEMA_VERSION", "SessionRecord", "fold"]
+__all__ = ["FOLDED", "SCHEMA_VERSION", "SessionRecord", "fold"]
 
 SCHEMA_VERSION = 1
 
@@ -86,29 +86,61 @@ class SessionRecord:
         )
 
 
+#: The events that change a session's record; the others leave it as it is.
+FOLDED = (SessionScheduled, SessionStarted, SessionInvalidated, AlertPlayed)
+
+
 def fold(record: SessionRecord | None, event: SessionEvent) -> SessionRecord | None:
-    """The record after `event`; `None` if the event says nothing a record keeps."""
-    if isinstance(event, SessionScheduled):
-        return _base(record, event, event.session_type)
+    """The record after `event`; `None` if the event says nothing a record keeps.
+
+    Records are built field by field rather than with `dataclasses.replace`: a store folds every
+    event of every session, and this is its hot path.
+    """
+    if isinstance(event, AlertPlayed):
+        return None if record is None else _alerted(record, event.at)
+    if not isinstance(event, SessionScheduled | SessionStarted | SessionInvalidated):
+        return None
+    old = record if record is not None else _blank(event)
+    start_date = event.start_date if isinstance(event, SessionScheduled) else old.start_date
+    started_at, expiration_date = old.started_at, old.expiration_date
     if isinstance(event, SessionStarted):
-        new = _base(record, event, event.session_type)
-        return replace(new, started_at=event.at, expiration_date=event.expiration_date)
+        started_at, expiration_date = event.at, event.expiration_date
+    reason, error_code = old.reason, old.error_code
     if isinstance(event, SessionInvalidated):
-        new = _base(record, event, event.session_type)
-        return replace(new, reason=event.reason, error_code=event.error_code)
-    if isinstance(event, AlertPlayed) and record is not None:
-        return replace(record, alerts=record.alerts + 1, updated_at=event.at)
-    return None
+        reason, error_code = event.reason, event.error_code
+    return SessionRecord(
+        event.session_id,
+        event.app_id,
+        event.session_type,
+        event.state,
+        event.at,
+        start_date,
+        started_at,
+        expiration_date,
+        reason,
+        error_code,
+        old.alerts,
+    )
 
 
-def _base(
-    record: SessionRecord | None, event: SessionEvent, session_type: SessionType | None
-) -> SessionRecord:
-    """The record with the event's state and instant (a new record for a session's first)."""
-    if record is None:
-        record = SessionRecord(event.session_id, event.app_id, session_type, event.state, event.at)
-    start_date = event.start_date if isinstance(event, SessionScheduled) else record.start_date
-    return replace(record, state=event.state, updated_at=event.at, start_date=start_date)
+def _blank(event: SessionEvent) -> SessionRecord:
+    return SessionRecord(event.session_id, event.app_id, None, event.state, event.at)
+
+
+def _alerted(old: SessionRecord, at: datetime) -> SessionRecord:
+    return SessionRecord(
+        old.session_id,
+        old.app_id,
+        old.session_type,
+        old.state,
+        at,
+        old.start_date,
+        old.started_at,
+        old.expiration_date,
+        old.reason,
+        old.error_code,
+        old.alerts + 1,
+    )
 
 
 def _iso(value: datetime | None) -> str | None:

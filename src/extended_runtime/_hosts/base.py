@@ -60,7 +60,7 @@ from .._core.events import (
     SessionWillExpire,
     WakeAlarm,
 )
-from .._core.records import fold
+from .._core.records import FOLDED, fold
 from ..abc import EventSink, Store
 from .effects import Effects, Job
 
@@ -246,9 +246,11 @@ class Host(ABC):
 
         self._command(command)
 
-    def notify_user(self, link: SessionLink, haptic: HapticType) -> None:
-        app_id = link.app.app_id
-        self._command(lambda: self.engine.notify_user(link.session_id, app_id, haptic, self.now))
+    def notify_user(self, link: SessionLink, haptic: HapticType, *, handler: bool) -> None:
+        app_id, session_id = link.app.app_id, link.session_id
+        self._command(
+            lambda: self.engine.notify_user(session_id, app_id, haptic, self.now, handler=handler)
+        )
 
     def delegate_set(self, link: SessionLink) -> None:
         """A handed-over session got a delegate: cancel the deadline, deliver what it missed."""
@@ -285,15 +287,18 @@ class Host(ABC):
         self._timers_changed()
 
     def _submit_audit(self, event: Event) -> None:
-        """The store keeps the session's record, the sink the event (each on its channel)."""
-        if isinstance(event, SessionEvent):
-            store = self.backends.store
+        """The store keeps the session's record, the sink the event (each on its channel);
+        the audit channel also logs, so without a sink it runs for events that may log."""
+        store, sink = self.backends.store, self.backends.sink
+        if store is not None and isinstance(event, FOLDED):
             job = Job("store", store.name, partial(_keep, store, event), event.app_id)
             self._effects.submit("store", job)
+        if sink is None and not isinstance(event, LOGGED):
+            return
         # a failure to record an EffectFailed is logged only: reporting it would loop
         effect = "record-failure" if isinstance(event, EffectFailed) else "record"
-        sink = self.backends.sink
-        self._effects.submit("audit", Job(effect, sink.name, partial(_record, sink, event)))
+        name = "log" if sink is None else sink.name
+        self._effects.submit("audit", Job(effect, name, partial(_record, sink, event)))
 
     def _on_session_event(self, event: SessionEvent) -> None:
         link = self._links.get(event.session_id)
@@ -304,25 +309,19 @@ class Host(ABC):
     def _on_invalidated(self, event: SessionInvalidated) -> None:
         self._on_session_event(event)
         self._links.pop(event.session_id, None)
-        if event.previous_state is SessionState.RUNNING:
-            alerts = self.backends.alerts
-            job = Job(
-                "dismiss",
-                alerts.name,
-                partial(alerts.dismiss, event.app_id, event.session_id),
-                event.app_id,
-                event.session_id,
-            )
+        alerts = self.backends.alerts
+        if event.previous_state is SessionState.RUNNING and alerts is not None:
+            dismiss = partial(alerts.dismiss, event.app_id, event.session_id)
+            job = Job("dismiss", alerts.name, dismiss, event.app_id, event.session_id)
             self._effects.submit("alerts", job)
 
     def _on_alert_played(self, event: AlertPlayed) -> None:
         alerts = self.backends.alerts
-        play = partial(alerts.play, event.app_id, event.session_id, event.haptic, event.by_host)
-        self._effects.submit(
-            "alerts", Job("alert", alerts.name, play, event.app_id, event.session_id)
-        )
-        link = self._links.get(event.session_id)
-        if link is not None and not event.by_host:
+        if alerts is not None:
+            play = partial(alerts.play, event.app_id, event.session_id, event.haptic, event.by_host)
+            job = Job("alert", alerts.name, play, event.app_id, event.session_id)
+            self._effects.submit("alerts", job)
+        if event.awaits_answer and (link := self._links.get(event.session_id)) is not None:
             self._post(event.at, partial(self._run_repeat_handler, link, event), link.loop)
 
     def _run_repeat_handler(self, link: SessionLink, event: AlertPlayed) -> None:
@@ -342,10 +341,12 @@ class Host(ABC):
         self._post(event.at, partial(_hand_over, app, link), None)
 
     def _on_keep_awake(self, effect: KeepAwake) -> None:
-        self._effects.set("keep-awake", effect.held)
+        if self.backends.keep_awake is not None:
+            self._effects.set("keep-awake", effect.held)
 
     def _on_wake_alarm(self, effect: WakeAlarm) -> None:
-        self._effects.set("wake-alarm", effect.at)
+        if self.backends.wake_alarm is not None:
+            self._effects.set("wake-alarm", effect.at)
 
     def _on_launch(self, effect: LaunchApp) -> None:
         launch = partial(self._launch, self._apps[effect.app_id], effect.session_id)
@@ -360,21 +361,19 @@ class Host(ABC):
 
     def _declare_channels(self) -> None:
         effects, backends = self._effects, self.backends
-        effects.queue("store")
-        effects.queue("audit")
-        effects.queue("alerts")
-        effects.queue("launch")
+        for name in ("store", "audit", "alerts", "launch"):
+            effects.queue(name)
         keep = backends.keep_awake
-        effects.latest(
-            "keep-awake",
-            lambda held: Job(
-                "keep-awake",
-                keep.name,
-                partial(keep.hold, KEEP_AWAKE_WHY) if held else keep.release,
-            ),
-        )
+        if keep is not None:
+            hold, release = partial(keep.hold, KEEP_AWAKE_WHY), keep.release
+            effects.latest(
+                "keep-awake", lambda held: Job("keep-awake", keep.name, hold if held else release)
+            )
         wake = backends.wake_alarm
-        effects.latest("wake-alarm", lambda at: Job("wake-alarm", wake.name, partial(wake.arm, at)))
+        if wake is not None:
+            effects.latest(
+                "wake-alarm", lambda at: Job("wake-alarm", wake.name, partial(wake.arm, at))
+            )
         cpu_name = backends.cpu.name if backends.cpu is not None else "none"
         effects.latest(
             "cpu",
@@ -430,10 +429,15 @@ def _keep(store: Store, event: SessionEvent) -> None:
         store.save(record)
 
 
-def _record(sink: EventSink, event: Event) -> None:
-    """Hand the event to the sink, and log it where a log line is due."""
+#: The events that may be logged (see `_log_event`).
+LOGGED = (SessionInvalidated, RequestIgnored, AlarmEndedSilently, AlarmsDisabled)
+
+
+def _record(sink: EventSink | None, event: Event) -> None:
+    """Hand the event to the sink, if any, and log it where a log line is due."""
     try:
-        sink.record(event)
+        if sink is not None:
+            sink.record(event)
     finally:
         _log_event(event)
 

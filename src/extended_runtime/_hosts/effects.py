@@ -198,7 +198,7 @@ class Effects:
 
     def flush(self) -> None:
         """Inline mode: perform what is pending now, in submission order (else nothing)."""
-        if self._threaded or self._flushing:
+        if not self._inline or self._threaded or self._flushing:
             return
         self._flushing = True
         try:

@@ -11,8 +11,9 @@ that caused each, so an hour-long session takes microseconds and a delegate sees
 event happened.
 
 It records what it asked for (`alerts`, `keep_awake_held`, `wake_alarm_at`, `events`,
-`launches`) as the engine decides it, whatever the backends then do. By default its backends do
-nothing and its effects run inline, in the caller's thread, which keeps a test deterministic.
+`launches`) as the engine decides it, whatever the backends then do. By default it has no
+backends: it performs nothing and its few effects (CPU readings, launches, log lines) run inline,
+in the caller's thread, which keeps a test deterministic.
 Given `backends=` (your own, to test them, or ones that fail), it performs them on the real
 effect channels, threads and timeouts included, and waits after every step until they are done
 or abandoned: a backend that raises or hangs is tested against the real machinery.
@@ -26,13 +27,12 @@ no load costs nothing per sample), and system conditions (`set_suppressed`, `set
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable, Collection, Iterable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
 from .._api.app import App
 from .._api.port import AppRecord, SessionLink
-from .._backends.memory import MemoryStore
 from .._backends.select import Backends
 from .._core.clock import as_utc, to_seconds
 from .._core.conditions import Conditions
@@ -50,7 +50,7 @@ from .._core.events import (
 from .._core.metering import CpuReadings
 from .._core.policy import Policy
 from .._hosts.base import Host
-from ..abc import AlertBackend, CpuSource, EventSink, KeepAwakeBackend, WakeAlarmBackend
+from ..abc import CpuSource
 
 __all__ = ["RecordedAlert", "VirtualHost"]
 
@@ -68,30 +68,6 @@ class RecordedAlert:
     session_id: str
     haptic: HapticType
     by_host: bool
-
-
-class _Quiet(AlertBackend, KeepAwakeBackend, WakeAlarmBackend, EventSink):
-    """The virtual host's default backends: they do nothing (the host records instead)."""
-
-    name = "virtual"
-
-    def play(self, app_id: str, session_id: str, haptic: HapticType, by_host: bool) -> None:
-        pass
-
-    def dismiss(self, app_id: str, session_id: str) -> None:
-        pass
-
-    def hold(self, why: str) -> None:
-        pass
-
-    def release(self) -> None:
-        pass
-
-    def arm(self, at: datetime | None) -> None:
-        pass
-
-    def record(self, event: Event) -> None:
-        pass
 
 
 class _Cpu(CpuSource):
@@ -146,9 +122,8 @@ class VirtualHost(Host):
         self.launches: list[tuple[datetime, str]] = []
         #: Links of exited processes: they hear nothing, but their state stays true.
         self._exited: dict[str, list[SessionLink]] = {}
-        quiet = _Quiet()
-        chosen = backends or Backends(quiet, quiet, quiet, quiet, MemoryStore(), None)
-        chosen = replace(chosen, cpu=self._cpu)
+        self._performs = backends is not None
+        chosen = replace(backends or Backends(None, None, None, None, None), cpu=self._cpu)
         super().__init__(
             Engine(policy, cpu=CpuReadings.PUSHED),
             chosen,
@@ -177,7 +152,9 @@ class VirtualHost(Host):
         self._deliver()
 
     def _effects_submitted(self) -> None:
-        if not self._effects.in_worker():  # a failure reported from a worker: it settles later
+        if not self._performs:
+            self._effects.flush()
+        elif not self._effects.in_worker():  # a failure reported from a worker settles later
             self._effects.settle(_SETTLE)
 
     def _post(self, at: datetime, call: Callable[[], None], loop: object | None) -> None:
@@ -195,26 +172,22 @@ class VirtualHost(Host):
 
     # ------------------------------------------------------------------ what was recorded
 
-    def _apply(self, outputs: Iterable[Output]) -> None:
-        outputs = list(outputs)
-        for output in outputs:
-            if isinstance(output, Event):
-                self._events.append(output)
-                if isinstance(output, AlertPlayed):
-                    self._played.append(
-                        RecordedAlert(
-                            output.at,
-                            output.app_id,
-                            output.session_id,
-                            output.haptic,
-                            output.by_host,
-                        )
-                    )
-            elif isinstance(output, KeepAwake):
-                self._keep_awake = output.held
-            elif isinstance(output, WakeAlarm):
-                self._wake_at = output.at
-        super()._apply(outputs)
+    def _submit_audit(self, event: Event) -> None:
+        self._events.append(event)
+        if isinstance(event, AlertPlayed):
+            alert = RecordedAlert(
+                event.at, event.app_id, event.session_id, event.haptic, event.by_host
+            )
+            self._played.append(alert)
+        super()._submit_audit(event)
+
+    def _on_keep_awake(self, effect: KeepAwake) -> None:
+        self._keep_awake = effect.held
+        super()._on_keep_awake(effect)
+
+    def _on_wake_alarm(self, effect: WakeAlarm) -> None:
+        self._wake_at = effect.at
+        super()._on_wake_alarm(effect)
 
     @property
     def alerts(self) -> list[RecordedAlert]:
