@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from extended_runtime import HapticType, InvalidationReason, SessionState
+from extended_runtime import ExtendedRuntimeSession, HapticType, InvalidationReason, SessionState
 from extended_runtime.testing import VirtualHost
 
 from .helpers import (
@@ -314,4 +314,33 @@ def test_notify_user_is_ignored_with_a_warning_unless_running_smart_alarm(
     assert rec.calls == calls
     assert warnings_logged(caplog) == [
         f"notify_user ignored for session {session.session_id}: {why}"
+    ]
+
+
+def test_without_a_handler_the_engine_repeats_and_awaits_no_answer(host: VirtualHost) -> None:
+    """No handler: nothing is called after a play, and every alert says no answer is due."""
+    from extended_runtime._core.events import AlertPlayed
+
+    app = host.app("org.example.sleep", ALARM)
+    alarm = ExtendedRuntimeSession(app)
+    alarm.start_at(T0)
+    alarm.notify_user(HapticType.NOTIFICATION)
+    host.advance(10)
+    played = [e for e in host.events if isinstance(e, AlertPlayed)]
+    assert [e.at for e in played] == [T0 + sec(s) for s in (0, 3, 6, 9)]
+    assert not any(e.awaits_answer for e in played)
+
+
+def test_with_a_handler_every_play_awaits_its_answer(host: VirtualHost) -> None:
+    from extended_runtime._core.events import AlertPlayed
+
+    alarm = ExtendedRuntimeSession(host.app("org.example.sleep", ALARM))
+    alarm.start_at(T0)
+    alarm.notify_user(HapticType.NOTIFICATION, lambda played: 2.0)
+    host.advance(5)
+    played = [e for e in host.events if isinstance(e, AlertPlayed)]
+    assert [(e.at, e.awaits_answer) for e in played] == [
+        (T0, True),
+        (T0 + sec(2), True),
+        (T0 + sec(4), True),
     ]

@@ -12,10 +12,18 @@ import math
 from dataclasses import replace
 from datetime import timedelta
 
-from extended_runtime import ErrorCode, InvalidationReason, Policy, SessionType
+from extended_runtime import (
+    ErrorCode,
+    ExtendedRuntimeSession,
+    InvalidationReason,
+    Policy,
+    SessionState,
+    SessionType,
+)
 from extended_runtime._core.engine import Engine
 from extended_runtime._core.events import Output, SampleCpu, SessionInvalidated
 from extended_runtime._core.metering import CpuReadings
+from extended_runtime.testing import VirtualHost
 
 from .helpers import T0
 
@@ -120,3 +128,21 @@ def test_sessions_without_a_budget_are_not_metered_at_all() -> None:
     outputs = [*engine.start("b", "org.example.build", T0), *_walk(engine, 600)]
     assert _samples(outputs) == []
     assert engine.running_sessions() == {"b": "org.example.build"}
+
+
+def test_a_load_that_starts_after_the_session_is_metered_from_then() -> None:
+    """The tree was still when the session started, so it had no record; the first change
+    enrols the session with that reading as its baseline (the public API, virtual host)."""
+    host = VirtualHost(now=T0)
+    app = host.app("org.example.pt", SessionType.PHYSICAL_THERAPY)
+    session = ExtendedRuntimeSession(app)
+    session.start()
+    host.advance(100)
+    host.set_cpu_load(app, 0.75)  # 0.75 * 45 / 60 > 0.5 at the first sample 45 s later
+    host.advance(44)
+    assert session.state is SessionState.RUNNING
+    host.advance(10)
+    assert session.error is not None
+    assert session.error.code is ErrorCode.EXCEEDED_RESOURCE_LIMITS
+    ended = [e for e in host.events if isinstance(e, SessionInvalidated)]
+    assert [e.at for e in ended] == [T0 + 145 * SECOND]

@@ -129,3 +129,20 @@ def test_an_exception_inside_running_still_ends_the_session() -> None:
         raise KeyError("the app's own bug")
     assert session.state is SessionState.INVALID
     assert not host.keep_awake_held
+
+
+def test_the_embedded_host_keeps_no_session_records_unless_given_a_store() -> None:
+    """Nothing in an app's process reads them, and a long-lived app would keep them all."""
+    from extended_runtime._backends.memory import MemoryStore
+
+    with EmbeddedHost() as host:
+        assert host.backends.store is None
+    store = MemoryStore()
+    with EmbeddedHost(backends=extended_runtime.Backends(store=store)) as host:
+        session = ExtendedRuntimeSession(host.app("org.example.m", SessionType.MINDFULNESS))
+        session.start()
+        session.invalidate()
+        assert host.settle()
+        record = store.get(session.session_id)
+        assert record is not None
+        assert record.reason is InvalidationReason.NONE
