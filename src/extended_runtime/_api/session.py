@@ -21,6 +21,7 @@ way out. Neither polls: they watch the same mirrored state changes.
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import math
 import os
@@ -45,7 +46,13 @@ from .app import App
 from .port import AppRecord, SessionLink
 
 if TYPE_CHECKING:
-    from .._core.events import SessionEvent, SessionHandedOver
+    from .._core.events import (
+        SessionEvent,
+        SessionHandedOver,
+        SessionInvalidated,
+        SessionStarted,
+        SessionWillExpire,
+    )
 
 __all__ = ["ExtendedRuntimeSession", "RepeatHandler", "SessionDelegate", "adopt"]
 
@@ -366,13 +373,12 @@ class _Link:
         return self._session
 
     def mirror(self, event: SessionEvent) -> None:
-        from .._core.events import SessionInvalidated, SessionStarted
-
+        started, _, invalidated = _kinds()
         session = self._session
         session._state = event.state
-        if isinstance(event, SessionStarted):
+        if isinstance(event, started):
             session._expiration = event.expiration_date
-        elif isinstance(event, SessionInvalidated):
+        elif isinstance(event, invalidated):
             session._reason, session._error = event.reason, event.error
         for watcher in list(self._watchers):
             watcher()
@@ -413,18 +419,17 @@ class _Link:
         return _Watching(self._watchers, watcher)
 
     def _dispatch(self, event: SessionEvent) -> None:
-        from .._core.events import SessionInvalidated, SessionStarted, SessionWillExpire
-
+        started, warned, invalidated = _kinds()
         session = self._session
         delegate = session._delegate
         if delegate is not None and not self.detached:
-            if isinstance(event, SessionStarted):
+            if isinstance(event, started):
                 _call(delegate, "did_start", session)
-            elif isinstance(event, SessionWillExpire):
+            elif isinstance(event, warned):
                 _call(delegate, "will_expire", session)
-            elif isinstance(event, SessionInvalidated):
+            elif isinstance(event, invalidated):
                 _call(delegate, "did_invalidate", session, event.reason, event.error)
-        if isinstance(event, SessionInvalidated):
+        if isinstance(event, invalidated):
             self.ended = True
             for watcher in list(self._watchers):
                 watcher()
@@ -461,6 +466,15 @@ def adopt(app: AppRecord, event: SessionHandedOver) -> SessionLink:
         if isinstance(missed, SessionInvalidated):
             session._reason, session._error = missed.reason, missed.error
     return link
+
+
+@functools.cache
+def _kinds() -> tuple[type[SessionStarted], type[SessionWillExpire], type[SessionInvalidated]]:
+    """The event classes a session mirrors, loaded once, on first use: `import extended_runtime`
+    does not need them, and an import statement per event would cost more than the event."""
+    from .._core.events import SessionInvalidated, SessionStarted, SessionWillExpire
+
+    return SessionStarted, SessionWillExpire, SessionInvalidated
 
 
 def _parse_repeat(
