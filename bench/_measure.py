@@ -8,6 +8,7 @@ of a run, a delegate call's lateness) come from the package's own clock, `System
 
 from __future__ import annotations
 
+import argparse
 import gc
 import json
 import os
@@ -17,7 +18,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 __all__ = [
     "Elapsed",
@@ -74,6 +75,26 @@ def settled_rss() -> int:
     """The RSS after a full garbage collection, so freed cycles do not count."""
     gc.collect()
     return rss_bytes()
+
+
+def probe_requested(
+    description: str,
+    kinds: tuple[str, ...],
+    modes: tuple[str, ...],
+    probe: Callable[[str, str], dict[str, Any]],
+) -> bool:
+    """Parse the command line; if it asks `--probe KIND MODE`, run that one probe, report it and
+    return True (the caller stops); else return False (the caller runs the whole benchmark)."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--probe", nargs=2, metavar=("KIND", "MODE"))
+    args = parser.parse_args()
+    if not args.probe:
+        return False
+    kind, mode = args.probe
+    if kind not in kinds or mode not in modes:
+        parser.error(f"--probe takes one of {kinds} and one of {modes}")
+    report(probe(kind, mode))
+    return True
 
 
 def report(result: dict[str, object]) -> None:

@@ -40,7 +40,6 @@ single run: `python bench/bench_embedded_alarms.py --probe {ours,peer} {pinned,u
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import statistics
@@ -53,7 +52,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from _measure import pin_to_one_core, realtime_scheduler, report
+from _measure import pin_to_one_core, probe_requested, realtime_scheduler, report
 from extended_runtime import (
     EmbeddedHost,
     ExtendedRuntimeSession,
@@ -221,14 +220,7 @@ def _median_run(runs: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--probe", nargs=2, metavar=("KIND", "MODE"))
-    args = parser.parse_args()
-    if args.probe:
-        kind, mode = args.probe
-        if kind not in KINDS or mode not in MODES:
-            parser.error(f"--probe takes one of {KINDS} and one of {MODES}")
-        report(probe(kind, mode))
+    if probe_requested(__doc__.splitlines()[0], KINDS, MODES, probe):
         return
     raw: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for _ in range(ROUNDS):

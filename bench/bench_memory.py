@@ -31,7 +31,6 @@ runs in a fresh subprocess: `python bench/bench_memory.py --probe ours rss`.
 
 from __future__ import annotations
 
-import argparse
 import gc
 import json
 import random
@@ -45,7 +44,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from _measure import measure, pin_to_one_core, report, settled_rss
+from _measure import measure, pin_to_one_core, probe_requested, report, settled_rss
 from extended_runtime import HapticType, SessionType
 from extended_runtime._core.engine import Engine
 
@@ -251,14 +250,7 @@ def _run_probe(kind: str, how: str) -> dict[str, Any]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--probe", nargs=2, metavar=("KIND", "HOW"))
-    args = parser.parse_args()
-    if args.probe:
-        kind, how = args.probe
-        if kind not in KINDS or how not in HOW:
-            parser.error(f"--probe takes one of {KINDS} and one of {HOW}")
-        report(probe(kind, how))
+    if probe_requested(__doc__.splitlines()[0], KINDS, HOW, probe):
         return
     ours = _run_probe("ours", "rss")
     engine_only = _run_probe("ours-engine-only", "rss")
