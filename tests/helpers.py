@@ -23,6 +23,7 @@ from extended_runtime import (
     ExtendedRuntimeSessionError,
     HapticType,
     InvalidationReason,
+    Policy,
     SessionState,
     SessionType,
 )
@@ -229,3 +230,8 @@ def allow_auto_launch(host: VirtualHost, app: App) -> None:
 def set_conditions(host: VirtualHost, **changes: Any) -> None:
     """Change some of the host's system conditions (power saver, battery, shutdown)."""
     host.set_conditions(replace(host.engine.conditions, **changes))
+
+
+def short_policy(**seconds: float) -> Policy:
+    """Real-time tests' limits: a few seconds per type (`with_limits` names) and a 0.5 s lead."""
+    return replace(Policy().with_limits(**seconds), will_expire_lead=timedelta(seconds=0.5))

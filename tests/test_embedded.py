@@ -18,7 +18,6 @@ from extended_runtime import (
     ExtendedRuntimeSessionError,
     HapticType,
     InvalidationReason,
-    Policy,
     SessionState,
     SessionType,
 )
@@ -26,10 +25,9 @@ from extended_runtime._backends.select import Backends
 from extended_runtime._hosts.embedded import EmbeddedHost
 from extended_runtime.abc import AlertBackend
 
-SHORT = replace(
-    Policy().with_limits(mindfulness=1.5, self_care=1.5, smart_alarm=3, physical_therapy=30),
-    will_expire_lead=timedelta(seconds=0.5),
-)
+from .helpers import short_policy
+
+SHORT = short_policy(mindfulness=1.5, self_care=1.5, smart_alarm=3, physical_therapy=30)
 
 
 class ThreadRecorder(ExtendedRuntimeSessionDelegate):

@@ -15,7 +15,6 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import replace
 from datetime import datetime, timedelta
 
 import pytest
@@ -28,7 +27,6 @@ from extended_runtime import (
     ExtendedRuntimeSessionError,
     HapticType,
     InvalidationReason,
-    Policy,
     SessionState,
     SessionType,
 )
@@ -38,12 +36,9 @@ from extended_runtime._core.records import SessionRecord
 from extended_runtime.abc import AlertBackend, EventSink, KeepAwakeBackend
 from extended_runtime.testing import VirtualHost
 
-from .helpers import T0
+from .helpers import T0, short_policy
 
-SHORT = replace(
-    Policy().with_limits(mindfulness=1.5, smart_alarm=30, physical_therapy=30),
-    will_expire_lead=timedelta(seconds=0.5),
-)
+SHORT = short_policy(mindfulness=1.5, smart_alarm=30, physical_therapy=30)
 
 
 class Broken(OSError):
