@@ -620,3 +620,27 @@ def test_ctrl_c_in_a_terminal_reaches_the_command_once(tmp_path: Path) -> None:
     )
     assert result.stdout.strip() == "0", result.stderr
     assert counter.read_text() == "1"
+
+
+def test_doctor_shows_every_backend_and_passes_with_a_keep_awake() -> None:
+    from . import services
+
+    services.require("logind")
+    result = CliRunner().invoke(cli, ["doctor"])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert lines[0].split() == ["capability", "backend", "usable", "chosen", "why"]
+    assert lines[1].split()[:4] == ["keep-awake", "logind", "yes", "*"]
+
+
+def test_doctor_fails_and_says_why_without_a_keep_awake(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("DBUS_SYSTEM_BUS_ADDRESS", "unix:path=/nonexistent/system_bus_socket")
+    result = CliRunner().invoke(cli, ["doctor"])
+    assert result.exit_code == 1
+    keep_awake = [line for line in result.output.splitlines() if line.startswith("keep-awake")]
+    assert keep_awake[0].split()[:3] == ["keep-awake", "logind", "no"]
+    assert "cannot reach the system bus" in keep_awake[0]
+    assert keep_awake[1].split()[:4] == ["keep-awake", "log-keep-awake", "no", "*"]
+    assert result.output.splitlines()[-1].startswith("no keep-awake backend works here")

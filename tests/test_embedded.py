@@ -213,11 +213,13 @@ def test_cpu_over_budget_ends_the_session_with_real_cpu_time() -> None:
 
 
 def test_close_releases_keep_awake() -> None:
-    host = EmbeddedHost(SHORT)
-    app = _app(host, "org.example.close", SessionType.PHYSICAL_THERAPY)
+    from extended_runtime._backends.null import LoggingKeepAwake
+
+    backend = LoggingKeepAwake()
+    host = EmbeddedHost(SHORT, backends=Backends(keep_awake=backend))
+    app = host.app("org.example.close", SessionType.PHYSICAL_THERAPY)
     ExtendedRuntimeSession(app).start()
-    backend = host.backends.keep_awake
     assert host.settle()  # keep-awake is held on its own channel, just after the call
-    assert getattr(backend, "held", None) is True
+    assert backend.held
     host.close()
-    assert getattr(backend, "held", None) is False
+    assert not backend.held

@@ -73,7 +73,7 @@ class KeepAwake(KeepAwakeBackend):
         self._raises = hold_raises
         self._hangs = hold_hangs
 
-    def hold(self, why: str) -> None:
+    def hold(self, who: str, why: str) -> None:
         if self._raises:
             raise Broken("logind is gone")
         if self._hangs is not None:

@@ -30,7 +30,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import datetime
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 from ._core.conditions import Conditions
 from ._core.enums import ApplicationState, HapticType
@@ -41,12 +41,15 @@ __all__ = [
     "AlertBackend",
     "AppStateSource",
     "Backend",
+    "ConditionsChange",
     "CpuSource",
     "EventSink",
     "KeepAwakeBackend",
     "Probe",
+    "SleepSource",
     "Store",
     "SuppressionSource",
+    "UserAction",
     "WakeAlarmBackend",
 ]
 
@@ -79,8 +82,10 @@ class KeepAwakeBackend(Backend):
     """
 
     @abstractmethod
-    def hold(self, why: str) -> None:
-        """Inhibit sleep (if not already); `why` is shown by tools that list inhibitors."""
+    def hold(self, who: str, why: str) -> None:
+        """Inhibit sleep (if not already). `who` (the apps) and `why` (their sessions) are
+        shown by tools that list inhibitors; a hold with another `who` or `why` replaces the
+        current one with no moment uninhibited between them."""
 
     @abstractmethod
     def release(self) -> None:
@@ -97,6 +102,15 @@ class WakeAlarmBackend(Backend):
         Idempotent: arming the instant already armed changes nothing."""
 
 
+@dataclass(frozen=True, slots=True)
+class UserAction:
+    """What the user did with an alert: pressed Stop (or dismissed it), or chose Open."""
+
+    kind: Literal["stop", "open"]
+    app_id: str
+    session_id: str
+
+
 class AlertBackend(Backend):
     """Plays an alert: sound, notification and haptic, each where the machine can."""
 
@@ -108,6 +122,12 @@ class AlertBackend(Backend):
     def dismiss(self, app_id: str, session_id: str) -> None:
         """The session ended: withdraw what is still shown for it (a notification)."""
 
+    def listen(self, listener: Callable[[UserAction], None]) -> None:
+        """Tell `listener`, from any thread, what the user does with an alert (Stop, Open).
+
+        The host calls this once; a backend that shows nothing the user can act on (a sound,
+        a rumble) has nothing to tell."""
+
 
 class AppStateSource(Backend):
     """Tells the host when an app's foreground state changes."""
@@ -117,12 +137,31 @@ class AppStateSource(Backend):
         """Call `callback` with each new state of the app, from any thread."""
 
 
+#: A change to the system conditions, as a function of the current ones: each source changes
+#: only its own part (`lambda c: replace(c, power_saver=True)`), so sources compose.
+ConditionsChange = Callable[[Conditions], Conditions]
+
+
 class SuppressionSource(Backend):
-    """Tells the host when system conditions change (shutdown, power saver, battery)."""
+    """Tells the host when its part of the system conditions changes (shutdown, power saver,
+    battery), so the engine suppresses the sessions DESIGN.md says."""
 
     @abstractmethod
-    def watch(self, callback: Callable[[Conditions], None]) -> None:
-        """Call `callback` with the new conditions whenever they change, from any thread."""
+    def watch(self, callback: Callable[[ConditionsChange], None]) -> None:
+        """Call `callback` with each change (the current state first), from any thread."""
+
+
+class SleepSource(Backend):
+    """Tells the host before the machine suspends and after it resumes.
+
+    A backend holds a delay lock while it watches (logind's `delay` inhibitor): on the way to
+    sleep it calls `before_sleep`, which returns once the host is ready (its wake alarm armed),
+    then lets the machine go; after the resume it calls `after_wake` and takes the lock again.
+    """
+
+    @abstractmethod
+    def watch(self, before_sleep: Callable[[], None], after_wake: Callable[[], None]) -> None:
+        """Start watching; the callbacks come from any thread."""
 
 
 class CpuSource(Backend):

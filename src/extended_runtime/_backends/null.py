@@ -1,7 +1,7 @@
 """Logging backends: they do nothing to the machine and say what they would have done.
 
-These stand in wherever no OS backend is installed yet. Each probe says plainly that it does
-not act on the machine, so `xrs doctor` never passes a null backend off as a real one.
+These stand in wherever no working OS backend is found. Each probe answers "not available" and
+says plainly that it does not act on the machine, so `xrs doctor` never passes one off as real.
 """
 
 from __future__ import annotations
@@ -27,11 +27,11 @@ class LoggingKeepAwake(KeepAwakeBackend):
         self.held = False
 
     def probe(self) -> Probe:
-        return Probe(self.name, True, "logs only: does not keep the machine awake")
+        return Probe(self.name, False, "logs only: does not keep the machine awake")
 
-    def hold(self, why: str) -> None:
+    def hold(self, who: str, why: str) -> None:
         self.held = True
-        log.info("keep-awake held: %s", why)
+        log.info("keep-awake held for %s: %s", who, why)
 
     def release(self) -> None:
         self.held = False
@@ -47,7 +47,7 @@ class LoggingWakeAlarm(WakeAlarmBackend):
         self.armed_at: datetime | None = None
 
     def probe(self) -> Probe:
-        return Probe(self.name, True, "logs only: does not wake the machine")
+        return Probe(self.name, False, "logs only: does not wake the machine")
 
     def arm(self, at: datetime | None) -> None:
         self.armed_at = at
@@ -60,7 +60,7 @@ class LoggingAlerts(AlertBackend):
     name = "log-alerts"
 
     def probe(self) -> Probe:
-        return Probe(self.name, True, "logs only: plays no sound, notification or haptic")
+        return Probe(self.name, False, "logs only: plays no sound, notification or haptic")
 
     def play(self, app_id: str, session_id: str, haptic: HapticType, by_host: bool) -> None:
         who = "host alert" if by_host else "alert"

@@ -1,24 +1,45 @@
 """The one place that chooses backends for a host.
 
+Theory
+------
+Each capability (keep-awake, wake alarm, alerts, CPU, suppression, sleep) has candidates in
+priority order, each a backend class that can `probe()` whether it works on this machine. The
+first usable candidate is chosen; a capability with none falls back to its logging stand-in,
+which does nothing to the machine and whose probe says so. Every candidate's probe is kept
+(`survey()`), so `xrs doctor` can show what was tried, what was chosen and why the others were
+not. Platform modules are chosen here and nowhere else, and are imported only when a host is
+created (a backend class is named, not imported, until its turn comes).
+
 A host performs each kind of effect through one backend, or not at all when that backend is
 `None`: a host without a store keeps no records (the embedded host: nothing in its process reads
 them, and a long-lived app would keep every session it ever ran), and the virtual host, by
 default, only records what it would do.
-
-Today every platform gets the logging backends plus the process-tree CPU reader; the Linux
-backends (logind inhibitor, wake alarms, sound, notifications, rumble) will be chosen here by
-probing, in priority order, with each candidate's `Probe` kept for `xrs doctor`.
 """
 
 from __future__ import annotations
 
+import importlib
+import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
-from ..abc import AlertBackend, CpuSource, EventSink, KeepAwakeBackend, Store, WakeAlarmBackend
+from ..abc import (
+    AlertBackend,
+    Backend,
+    CpuSource,
+    EventSink,
+    KeepAwakeBackend,
+    Probe,
+    SleepSource,
+    Store,
+    SuppressionSource,
+    WakeAlarmBackend,
+)
 from .null import LogEventSink, LoggingAlerts, LoggingKeepAwake, LoggingWakeAlarm
 from .process_cpu import ProcessTreeCpu
 
-__all__ = ["Backends", "embedded_backends"]
+__all__ = ["Backends", "Candidate", "Survey", "embedded_backends", "survey"]
 
 
 @dataclass(slots=True)
@@ -31,8 +52,119 @@ class Backends:
     sink: EventSink | None = field(default_factory=LogEventSink)
     store: Store | None = None
     cpu: CpuSource | None = field(default_factory=ProcessTreeCpu)
+    #: Sources of system conditions (shutdown, power saver, battery); each changes its part.
+    suppression: tuple[SuppressionSource, ...] = ()
+    #: Tells the host before the machine suspends and after it resumes.
+    sleep: SleepSource | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """One backend tried for a capability: its probe, and whether it was chosen."""
+
+    capability: str
+    probe: Probe
+    chosen: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Survey:
+    """What was tried for each capability, and the backends chosen."""
+
+    candidates: tuple[Candidate, ...]
+    backends: Backends
+
+    def working(self, capability: str) -> bool:
+        """Whether the chosen backend of `capability` acts on the machine (not a stand-in)."""
+        return any(
+            c.chosen and c.probe.available for c in self.candidates if c.capability == capability
+        )
+
+
+#: Where each Linux backend lives, by capability, in priority order ("module:Class").
+_LINUX: dict[str, tuple[str, ...]] = {
+    "keep-awake": ("linux.logind:LogindInhibitor",),
+    "wake-alarm": (),
+    "alerts": (),
+    "suppression": (),
+    "sleep": (),
+}
+
+#: The stand-in used when no candidate of a capability works.
+_FALLBACK: dict[str, Callable[[], Backend]] = {
+    "keep-awake": LoggingKeepAwake,
+    "wake-alarm": LoggingWakeAlarm,
+    "alerts": LoggingAlerts,
+}
+
+
+def survey(*, everything: bool = False, platform: str = sys.platform) -> Survey:
+    """Choose the backends of this machine, probing candidates in priority order until one
+    works (`everything`: probe the rest too, for `xrs doctor`)."""
+    table = _LINUX if platform.startswith("linux") else {}
+    candidates: list[Candidate] = []
+    chosen: dict[str, Backend] = {}
+    for capability in ("keep-awake", "wake-alarm", "alerts"):
+        found = _first_usable(capability, table.get(capability, ()), candidates, everything)
+        if found is None:
+            found = _FALLBACK[capability]()
+            candidates.append(Candidate(capability, found.probe(), True))
+        chosen[capability] = found
+    sources = [
+        _usable("suppression", path, candidates, first=True)
+        for path in table.get("suppression", ())
+    ]
+    sleep = _first_usable("sleep", table.get("sleep", ()), candidates, everything)
+    backends = Backends(
+        alerts=_as(chosen["alerts"], AlertBackend),
+        keep_awake=_as(chosen["keep-awake"], KeepAwakeBackend),
+        wake_alarm=_as(chosen["wake-alarm"], WakeAlarmBackend),
+        suppression=tuple(_as(s, SuppressionSource) for s in sources if s is not None),
+        sleep=None if sleep is None else _as(sleep, SleepSource),
+    )
+    candidates.append(Candidate("cpu", backends.cpu.probe() if backends.cpu else _none(), True))
+    return Survey(tuple(candidates), backends)
 
 
 def embedded_backends() -> Backends:
     """The backends of an in-process host on this machine."""
-    return Backends()
+    return survey().backends
+
+
+def _first_usable(
+    capability: str, paths: tuple[str, ...], candidates: list[Candidate], everything: bool
+) -> Backend | None:
+    """The first candidate whose probe says it works; each probe taken is recorded."""
+    found: Backend | None = None
+    for path in paths:
+        if found is not None and not everything:
+            break
+        backend = _usable(capability, path, candidates, first=found is None)
+        found = found or backend
+    return found
+
+
+def _usable(
+    capability: str, path: str, candidates: list[Candidate], *, first: bool
+) -> Backend | None:
+    """The candidate if its probe says it works (`first`: and nothing was chosen before it)."""
+    backend = _load(path)
+    probe = backend.probe()
+    candidates.append(Candidate(capability, probe, first and probe.available))
+    return backend if probe.available else None
+
+
+def _load(path: str) -> Backend:
+    module, _, name = path.partition(":")
+    cls: Any = getattr(importlib.import_module(f"{__package__}.{module}"), name)
+    backend: Backend = cls()
+    return backend
+
+
+def _as(backend: Any, kind: type[Any]) -> Any:
+    assert isinstance(backend, kind), (backend, kind)
+    return backend
+
+
+def _none() -> Probe:
+    return Probe("none", False, "no CPU source")

@@ -4,7 +4,7 @@ Only `main()` touches `sys.argv` and the exit status; commands are click command
 in-process with click's `CliRunner` and end to end in subprocesses. The module imports nothing of
 the engine at import time, and each command imports its module (`run.py` for `xrs run`) only
 when it runs, so `xrs --help` stays fast. Nothing here is imported by the command modules, so
-imports go one way: `main` -> `run`.
+imports go one way: `main` -> `run`, `main` -> `doctor`.
 
 `xrs run [options] -- COMMAND...` runs COMMAND inside a session on the embedded host; `run.py`
 holds the flow. Its options are checked here, as click usage errors (exit 2): the app id by
@@ -152,6 +152,17 @@ def run(  # noqa: PLR0917 (click passes options as arguments)
     options = RunOptions(kind, command, policy, app_id=app_id, grace=grace, quiet=quiet)
     make_host = ctx.obj if callable(ctx.obj) else None
     ctx.exit(run_in_session(options, make_host))
+
+
+@cli.command()
+def doctor() -> None:
+    """Show what this machine can do for sessions: each backend tried, in priority order,
+    whether it works here and why. Exits 1 when no keep-awake backend works."""
+    from .doctor import diagnose
+
+    text, status = diagnose()
+    click.echo(text)
+    raise SystemExit(status)
 
 
 def main() -> None:

@@ -76,6 +76,7 @@ _DELEGATE_EVENTS = (SessionStarted, SessionWillExpire, SessionInvalidated)
 
 _ZERO = timedelta(0)
 _S = SessionState
+_RELEASED = KeepAwake(False)
 
 #: A failed precondition: its cause and, where the table's default will not do, a message.
 _Refusal = tuple[Cause, str | None]
@@ -102,7 +103,7 @@ class Engine:
         self._cpu = cpu
         self._meter = CpuMeter(self.policy, self._timers, cpu)
         self._out: list[Output] = []
-        self._keep_awake = False
+        self._keep_awake = _RELEASED
         self._wake_at: datetime | None = None
         self._fire: dict[TimerKind, Callable[[LiveSession, datetime], None]] = {
             TimerKind.EXPIRE: self._on_expire,
@@ -122,7 +123,7 @@ class Engine:
     @property
     def keep_awake_held(self) -> bool:
         """Whether the engine has asked the host to hold keep-awake."""
-        return self._keep_awake
+        return self._keep_awake.held
 
     @property
     def timer_entries(self) -> int:
@@ -529,10 +530,10 @@ class Engine:
 
     def _finish(self) -> list[Output]:
         """Add keep-awake and wake-alarm changes, and hand the outputs over."""
-        held = bool(self._running)
-        if held != self._keep_awake:
-            self._keep_awake = held
-            self._out.append(KeepAwake(held))
+        keep = self._keep_awake_for()
+        if keep != self._keep_awake:
+            self._keep_awake = keep
+            self._out.append(keep)
         earliest = self._timers.earliest_start()
         wake = None if earliest is None else earliest.start_date
         if wake != self._wake_at:
@@ -540,6 +541,20 @@ class Engine:
             self._out.append(WakeAlarm(wake))
         out, self._out = self._out, []
         return out
+
+    def _keep_awake_for(self) -> KeepAwake:
+        """The keep-awake the running sessions need: who (the longest-running session's app)
+        and why (its type and expiry, and how many run), as inhibitor lists show it."""
+        running = self._running
+        if not running:
+            return _RELEASED
+        first = next(iter(running.values()))
+        others = len(running) - 1
+        who = first.app.app_id + (f" and {others} more" if others else "")
+        expires = first.started.expires_at
+        until = f"until {expires:%H:%M:%S} UTC" if expires is not None else "without a limit"
+        why = f"{first.type.value} session {until}"
+        return KeepAwake(True, who, why + (f"; {others + 1} sessions" if others else ""))
 
     # ------------------------------------------------------------------ alerts
 

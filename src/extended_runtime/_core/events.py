@@ -222,9 +222,12 @@ class Effect:
 
 @dataclass(frozen=True, slots=True)
 class KeepAwake(Effect):
-    """Hold (`held=True`) or release the host's keep-awake."""
+    """Hold (`held=True`) or release the host's keep-awake; `who` and `why` say for whom and
+    for what, as tools that list inhibitors show it (a change of either is a new hold)."""
 
     held: bool
+    who: str = ""
+    why: str = ""
 
 
 @dataclass(frozen=True, slots=True)

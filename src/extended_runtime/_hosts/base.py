@@ -61,15 +61,12 @@ from .._core.events import (
     WakeAlarm,
 )
 from .._core.records import FOLDED, fold
-from ..abc import EventSink, Store
+from ..abc import ConditionsChange, EventSink, Store, UserAction
 from .effects import Effects, Job
 
 __all__ = ["CannotLaunch", "Host"]
 
 log = logging.getLogger("extended_runtime")
-
-#: What the keep-awake backend tells tools that list inhibitors.
-KEEP_AWAKE_WHY = "an extended runtime session is running"
 
 
 class CannotLaunch(RuntimeError):
@@ -342,7 +339,7 @@ class Host(ABC):
 
     def _on_keep_awake(self, effect: KeepAwake) -> None:
         if self.backends.keep_awake is not None:
-            self._effects.set("keep-awake", effect.held)
+            self._effects.set("keep-awake", (effect.who, effect.why) if effect.held else None)
 
     def _on_wake_alarm(self, effect: WakeAlarm) -> None:
         if self.backends.wake_alarm is not None:
@@ -365,9 +362,13 @@ class Host(ABC):
             effects.queue(name)
         keep = backends.keep_awake
         if keep is not None:
-            hold, release = partial(keep.hold, KEEP_AWAKE_WHY), keep.release
             effects.latest(
-                "keep-awake", lambda held: Job("keep-awake", keep.name, hold if held else release)
+                "keep-awake",
+                lambda label: Job(
+                    "keep-awake",
+                    keep.name,
+                    keep.release if label is None else partial(keep.hold, *label),
+                ),
             )
         wake = backends.wake_alarm
         if wake is not None:
@@ -405,6 +406,45 @@ class Host(ABC):
                 session_id=job.session_id,
             )
         )
+
+    # ------------------------------------------------------------------ the world
+
+    def _listen(self) -> None:
+        """Hear the user (alert actions) and the system (conditions, sleep) through the
+        backends that can tell."""
+        backends = self.backends
+        if backends.alerts is not None:
+            backends.alerts.listen(self._user_acted)
+        for source in backends.suppression:
+            source.watch(self._conditions_changed)
+        if backends.sleep is not None:
+            backends.sleep.watch(self._before_sleep, self._after_wake)
+
+    def _user_acted(self, action: UserAction) -> None:
+        """Stop (or a dismissal) ends the alarm with NONE; Open makes the app ACTIVE."""
+        if action.kind == "stop":
+            self._feed(lambda: self.engine.stop_alarm(action.app_id, self.now))
+            return
+        app = self._apps.get(action.app_id)
+        if app is not None:
+
+            def open_app() -> list[Output]:
+                app.state = ApplicationState.ACTIVE
+                return self.engine.set_app_state(app.app_id, app.state, self.now)
+
+            self._feed(open_app)
+
+    def _conditions_changed(self, change: ConditionsChange) -> None:
+        """A source changed its part of the system conditions: the engine applies them."""
+        self._feed(lambda: self.engine.set_conditions(change(self.engine.conditions), self.now))
+
+    def _before_sleep(self) -> None:
+        """The machine is about to suspend: let the wake alarm be armed first (bounded)."""
+        self._effects.settle(2.0)
+
+    def _after_wake(self) -> None:
+        """The machine resumed: whatever came due while it slept is handled now."""
+        self._feed(lambda: self.engine.advance(self.now))
 
     # ------------------------------------------------------------------ processes
 

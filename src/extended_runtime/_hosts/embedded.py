@@ -83,6 +83,7 @@ class EmbeddedHost(Host):
         self._timer_thread: threading.Thread | None = None
         self._stopping = False
         atexit.register(self._at_exit)
+        self._listen()
 
     @property
     def now(self) -> datetime:

@@ -152,7 +152,7 @@ class KeepAwakeContract:
     def test_hold_then_release(self) -> None:
         backend = self.make_backend()
         assert not self.is_held(backend)
-        backend.hold("contract test")
+        backend.hold("org.example.a", "contract test")
         assert self.is_held(backend)
         backend.release()
         assert not self.is_held(backend)
@@ -162,8 +162,8 @@ class KeepAwakeContract:
         backend = self.make_backend()
         backend.release()
         assert not self.is_held(backend)
-        backend.hold("contract test")
-        backend.hold("contract test, again")
+        backend.hold("org.example.a", "contract test")
+        backend.hold("org.example.a", "contract test, again")
         assert self.is_held(backend)
         backend.release()
         backend.release()
@@ -172,7 +172,7 @@ class KeepAwakeContract:
     def test_can_hold_again_after_release(self) -> None:
         backend = self.make_backend()
         for _ in range(2):
-            backend.hold("contract test")
+            backend.hold("org.example.a", "contract test")
             assert self.is_held(backend)
             backend.release()
         assert not self.is_held(backend)
