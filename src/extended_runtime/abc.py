@@ -72,6 +72,9 @@ class Backend(ABC):  # noqa: B024 (a base with a default probe, no abstract meth
         """Whether this backend can work here, and why (not)."""
         return Probe(self.name, True, "always available")
 
+    def close(self) -> None:  # noqa: B027 (nothing to close by default)
+        """Let go of what the backend holds (connections, devices); the host calls this last."""
+
 
 class KeepAwakeBackend(Backend):
     """Keeps the machine from idle and system sleep while held (the display may turn off).

@@ -57,6 +57,13 @@ class Backends:
     #: Tells the host before the machine suspends and after it resumes.
     sleep: SleepSource | None = None
 
+    def close(self) -> None:
+        """Close every backend (the host is done with them)."""
+        for backend in (self.alerts, self.keep_awake, self.wake_alarm, self.sink, self.store,
+                        self.cpu, *self.suppression, self.sleep):  # fmt: skip
+            if backend is not None:
+                backend.close()
+
 
 @dataclass(frozen=True, slots=True)
 class Candidate:
@@ -83,7 +90,11 @@ class Survey:
 
 #: Where each Linux backend lives, by capability, in priority order ("module:Class").
 _LINUX: dict[str, tuple[str, ...]] = {
-    "keep-awake": ("linux.logind:LogindInhibitor",),
+    "keep-awake": (
+        "linux.logind:LogindInhibitor",
+        "linux.desktop:PortalInhibitor",
+        "linux.desktop:ScreenSaverInhibitor",
+    ),
     "wake-alarm": (),
     "alerts": (),
     "suppression": (),
@@ -147,11 +158,15 @@ def _first_usable(
 def _usable(
     capability: str, path: str, candidates: list[Candidate], *, first: bool
 ) -> Backend | None:
-    """The candidate if its probe says it works (`first`: and nothing was chosen before it)."""
+    """The candidate if its probe says it works and it is chosen (`first`: nothing was chosen
+    before it); a candidate not chosen is closed."""
     backend = _load(path)
     probe = backend.probe()
-    candidates.append(Candidate(capability, probe, first and probe.available))
-    return backend if probe.available else None
+    chosen = first and probe.available
+    candidates.append(Candidate(capability, probe, chosen))
+    if not chosen:
+        backend.close()
+    return backend if chosen else None
 
 
 def _load(path: str) -> Backend:

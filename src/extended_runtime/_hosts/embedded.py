@@ -173,6 +173,7 @@ class EmbeddedHost(Host):
                 self._wakeup.notify_all()
         self._effects.close(max(0.0, deadline - self._real.monotonic()))
         self._delivery.close(max(0.0, deadline - self._real.monotonic()))
+        self.backends.close()
         thread = self._timer_thread
         if thread is not None and thread is not threading.current_thread():
             thread.join(max(0.0, deadline - self._real.monotonic()))

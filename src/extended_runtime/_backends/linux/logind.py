@@ -80,6 +80,10 @@ class LogindInhibitor(KeepAwakeBackend):
         old, self._locks, self._label = self._locks, [], None
         _close_all(old)
 
+    def close(self) -> None:
+        self.release()
+        self._bus.close()
+
     def _inhibit(self, what: str, who: str, why: str, mode: str) -> Any:
         (fd,) = self._bus.call(inhibit(what, who, why, mode))
         return fd
