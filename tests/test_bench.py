@@ -101,3 +101,16 @@ def test_the_memory_workload_schedules_every_alarm() -> None:
     before = engine.scheduled_count()
     bench_memory._schedule(engine, bench_memory._alarms(500))
     assert engine.scheduled_count() == before + 500
+
+
+def test_the_keep_awake_rounds_see_our_lock_and_the_peers() -> None:
+    """A few rounds against the real logind (no timing asserted)."""
+    from . import services
+
+    services.require("logind")
+    import bench_keep_awake
+
+    result = bench_keep_awake.rounds(count=3)
+    assert set(result) == {"ours", "peer"}
+    for figures in result.values():
+        assert 0 < figures["p50_ms"] <= figures["p99_ms"] <= figures["max_ms"]
