@@ -139,6 +139,11 @@ class AppStateSource(Backend):
     def watch(self, app_id: str, callback: Callable[[ApplicationState], None]) -> None:
         """Call `callback` with each new state of the app, from any thread."""
 
+    def unwatch(self, callback: Callable[[ApplicationState], None]) -> None:
+        """Stop calling `callback` (a source that holds nothing per watcher has nothing to do).
+
+        A source that watches only while someone listens stops when its last watcher goes."""
+
 
 #: A change to the system conditions, as a function of the current ones: each source changes
 #: only its own part (`lambda c: replace(c, power_saver=True)`), so sources compose.

@@ -26,6 +26,7 @@ from typing import Any
 
 from ..abc import (
     AlertBackend,
+    AppStateSource,
     Backend,
     CpuSource,
     EventSink,
@@ -39,7 +40,7 @@ from ..abc import (
 from .null import LogEventSink, LoggingAlerts, LoggingKeepAwake, LoggingWakeAlarm
 from .process_cpu import ProcessTreeCpu
 
-__all__ = ["Backends", "Candidate", "Survey", "embedded_backends", "survey"]
+__all__ = ["Backends", "Candidate", "Survey", "embedded_backends", "survey", "terminal_source"]
 
 
 @dataclass(slots=True)
@@ -140,6 +141,16 @@ def survey(*, everything: bool = False, platform: str = sys.platform) -> Survey:
 def embedded_backends() -> Backends:
     """The backends of an in-process host on this machine."""
     return survey().backends
+
+
+def terminal_source(platform: str = sys.platform) -> AppStateSource | None:
+    """The source that follows the controlling terminal here (`None`: no platform module).
+
+    Not probed: the caller probes it, to say why an app does not follow a terminal."""
+    if not platform.startswith("linux"):
+        return None
+    source: AppStateSource = _as(_load("linux.terminal:TerminalForeground"), AppStateSource)
+    return source
 
 
 def _first_usable(
