@@ -85,7 +85,7 @@ class Survey:
 _LINUX: dict[str, tuple[str, ...]] = {
     "keep-awake": ("linux.logind:LogindInhibitor",),
     "wake-alarm": (),
-    "alerts": (),
+    "alerts": ("linux.alerts:LinuxAlerts",),
     "suppression": (),
     "sleep": (),
 }
