@@ -28,6 +28,7 @@ __all__ = [
     "report",
     "rss_bytes",
     "settled_rss",
+    "stopwatch",
 ]
 
 T = TypeVar("T")
@@ -42,6 +43,12 @@ class Elapsed:
 
     wall: float
     cpu: float
+
+
+def stopwatch() -> float:
+    """A reading of the wall-time stopwatch (`time.perf_counter`), in seconds: only differences
+    mean anything. For durations that start and end on different threads."""
+    return time.perf_counter()
 
 
 def measure(work: Callable[[], T]) -> tuple[T, Elapsed]:
