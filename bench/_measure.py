@@ -47,17 +47,18 @@ class Elapsed:
     cpu: float
 
 
+def stopwatch() -> float:
+    """A reading of the wall-time stopwatch (`time.perf_counter`), in seconds: only differences
+    mean anything. For durations that start and end on different threads."""
+    return time.perf_counter()
+
+
 def measure(work: Callable[[], T]) -> tuple[T, Elapsed]:
     """Run `work` once and return its result with the time it took."""
     wall0, cpu0 = time.perf_counter(), time.process_time()
     result = work()
     wall1, cpu1 = time.perf_counter(), time.process_time()
     return result, Elapsed(wall1 - wall0, cpu1 - cpu0)
-
-
-def stopwatch() -> float:
-    """Seconds on the wall-time counter (only differences mean anything)."""
-    return time.perf_counter()
 
 
 def percentile(values: list[float], share: float) -> float:

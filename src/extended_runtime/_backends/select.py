@@ -97,7 +97,7 @@ _LINUX: dict[str, tuple[str, ...]] = {
         "linux.desktop:ScreenSaverInhibitor",
     ),
     "wake-alarm": (),
-    "alerts": (),
+    "alerts": ("linux.alerts:LinuxAlerts",),
     "suppression": (),
     "sleep": (),
 }
