@@ -135,6 +135,10 @@ class LinuxAlerts(AlertBackend):
     def listen(self, listener: Callable[[UserAction], None]) -> None:
         self.notifications.listen(listener)
 
+    def close(self) -> None:
+        for part in (self.theme, self.tones, self.notifications, self.rumble):
+            self._attempt("close", part.close, recovery=False)
+
     # ------------------------------------------------------------------ parts
 
     def _sound(self, key: str, pattern: Pattern, what: str) -> None:

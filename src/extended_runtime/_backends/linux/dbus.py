@@ -33,9 +33,10 @@ from jeepney import DBusAddress, MatchRule, Message, new_method_call
 from jeepney.bus_messages import message_bus
 from jeepney.io.common import RouterClosed
 from jeepney.io.threading import DBusRouter, open_dbus_connection
+from jeepney.low_level import HeaderFields
 from jeepney.wrappers import DBusErrorResponse, unwrap_msg
 
-__all__ = ["Bus", "BusUnavailable", "CallFailed", "Signal", "method"]
+__all__ = ["Bus", "BusUnavailable", "CallFailed", "HeaderFields", "MatchRule", "Signal", "method"]
 
 #: How long a call waits for its answer unless told otherwise (seconds).
 CALL_TIMEOUT = 2.0

@@ -162,6 +162,14 @@ class Rumble:
             return False
         return bool(ids)
 
+    def close(self) -> None:
+        """Stop every effect and close the devices."""
+        self._stop_all()
+        for device in list(self._devices):
+            with contextlib.suppress(OSError):
+                device.close()
+        self._devices.clear()
+
     def _stop_all(self) -> None:
         for device in list(self._devices):
             try:

@@ -39,11 +39,8 @@ import threading
 from collections.abc import Callable
 from typing import Any, Literal
 
-from jeepney import MatchRule
-from jeepney.low_level import HeaderFields
-
 from ...abc import Probe, UserAction
-from .dbus import Bus, BusUnavailable, CallFailed, method
+from .dbus import Bus, BusUnavailable, CallFailed, HeaderFields, MatchRule, method
 
 __all__ = ["DesktopNotifications", "close_notification", "notify"]
 
@@ -142,6 +139,10 @@ class DesktopNotifications:
             self._call(close_notification(shown))
         except CallFailed as error:  # it was closed meanwhile
             log.debug("closing notification %d: %s", shown, error)
+
+    def close(self) -> None:
+        """Let go of the session bus (what is still shown was withdrawn with its session)."""
+        self._bus.close()
 
     def listen(self, listener: Callable[[UserAction], None]) -> None:
         """Tell `listener` (from a thread of this backend) what the user does with the

@@ -208,6 +208,11 @@ class ThemeSound:
             ca.proplist_destroy(props)
         return context
 
+    def close(self) -> None:
+        """Let go of the sound server (sounds still playing stop)."""
+        with self._lock:
+            self._drop()
+
     def _drop(self) -> None:
         context, self._context = self._context, None
         self._ids.clear()
@@ -316,6 +321,13 @@ class ToneSound:
         with self._lock:
             cancelled = self._playing.pop(key, None)
         if cancelled is not None:
+            cancelled.set()
+
+    def close(self) -> None:
+        """Silence every pattern still playing."""
+        with self._lock:
+            playing, self._playing = self._playing, {}
+        for cancelled in playing.values():
             cancelled.set()
 
     def playing(self) -> int:
