@@ -86,7 +86,7 @@ class Survey:
 #: Where each Linux backend lives, by capability, in priority order ("module:Class").
 _LINUX: dict[str, tuple[str, ...]] = {
     "keep-awake": ("linux.logind:LogindInhibitor",),
-    "wake-alarm": (),
+    "wake-alarm": ("linux.wakealarm:TimerfdWakeAlarm", "linux.wakealarm:RtcWakeAlarm"),
     "alerts": (),
     "suppression": (),
     "sleep": (),
