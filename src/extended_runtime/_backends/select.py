@@ -88,8 +88,12 @@ _LINUX: dict[str, tuple[str, ...]] = {
     "keep-awake": ("linux.logind:LogindInhibitor",),
     "wake-alarm": ("linux.wakealarm:TimerfdWakeAlarm", "linux.wakealarm:RtcWakeAlarm"),
     "alerts": (),
-    "suppression": (),
-    "sleep": (),
+    "suppression": (
+        "linux.sleep:LogindShutdown",
+        "linux.power:PowerProfiles",
+        "linux.power:UPowerBattery",
+    ),
+    "sleep": ("linux.sleep:LogindSleep",),
 }
 
 #: The stand-in used when no candidate of a capability works.

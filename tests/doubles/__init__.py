@@ -1,0 +1,1 @@
+"""Test doubles of system services that cannot run here (see each module's docstring)."""
