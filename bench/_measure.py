@@ -22,12 +22,15 @@ from typing import Any, TypeVar
 
 __all__ = [
     "Elapsed",
+    "load_services",
     "measure",
+    "percentile",
     "pin_to_one_core",
     "realtime_scheduler",
     "report",
     "rss_bytes",
     "settled_rss",
+    "stopwatch",
 ]
 
 T = TypeVar("T")
@@ -44,12 +47,37 @@ class Elapsed:
     cpu: float
 
 
+def stopwatch() -> float:
+    """A reading of the wall-time stopwatch (`time.perf_counter`), in seconds: only differences
+    mean anything. For durations that start and end on different threads."""
+    return time.perf_counter()
+
+
 def measure(work: Callable[[], T]) -> tuple[T, Elapsed]:
     """Run `work` once and return its result with the time it took."""
     wall0, cpu0 = time.perf_counter(), time.process_time()
     result = work()
     wall1, cpu1 = time.perf_counter(), time.process_time()
     return result, Elapsed(wall1 - wall0, cpu1 - cpu0)
+
+
+def percentile(values: list[float], share: float) -> float:
+    """The `share` percentile (0..1) of `values`, nearest rank."""
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(share * len(ordered)) - 1))]
+
+
+def load_services() -> bool:
+    """Put the real services' addresses (`.services.env`, from `scripts/services start`) into
+    the environment; False when they were never started."""
+    env_file = Path(__file__).resolve().parent.parent / ".services.env"
+    if not env_file.is_file():
+        return False
+    for line in env_file.read_text(encoding="utf-8").splitlines():
+        key, sep, value = line.partition("=")
+        if sep:
+            os.environ[key.strip()] = value.strip()
+    return True
 
 
 def pin_to_one_core() -> int:

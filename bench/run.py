@@ -30,6 +30,7 @@ BENCHMARKS = (
     "bench_embedded_alarms.py",
     "bench_churn.py",
     "bench_memory.py",
+    "bench_alert_sound.py",
 )
 _CPUINFO = Path("/proc/cpuinfo")
 
@@ -184,6 +185,25 @@ def memory_rows(memory: dict[str, Any]) -> list[Row]:
     ]
 
 
+def sound_rows(sound: dict[str, Any]) -> list[Row]:
+    """From `notify_user()` to sound on the sink's monitor, against a bare libcanberra play."""
+    title = "EmbeddedHost: `notify_user()` to the alarm's sound on the sound server, p50"
+    if "skipped" in sound:
+        return [Row(title, f"not measured: {sound['skipped']}", "-", "-", "-")]
+    ours, peer = sound["runs"]["ours"], sound["runs"]["peer"]
+    return [
+        Row(
+            f"{title} ({ours['rounds']} alarms)",
+            f"{ours['p50_ms']:.1f} ms (p90 {ours['p90_ms']:.1f}, max {ours['max_ms']:.1f})",
+            f"{peer['p50_ms']:.1f} ms (p90 {peer['p90_ms']:.1f}, max {peer['max_ms']:.1f}; "
+            "bare libcanberra play)",
+            f"{sound['ratio_p50']:.2f}x",
+            f"< {sound['target_p50_ms']:g} ms",
+            bool(sound["passed"]),
+        )
+    ]
+
+
 def rows(results: dict[str, Any]) -> list[Row]:
     """The table: one row per measured figure."""
     return [
@@ -192,6 +212,7 @@ def rows(results: dict[str, Any]) -> list[Row]:
         *alarm_rows(results["embedded_alarms"]),
         *churn_rows(results["engine_churn"]),
         *memory_rows(results["engine_memory"]),
+        *sound_rows(results["alert_sound"]),
     ]
 
 
@@ -222,6 +243,7 @@ def markdown(info: dict[str, Any], table: list[Row], results: dict[str, Any]) ->
     lines += alarm_section(results["embedded_alarms"])
     lines += churn_section(results["engine_churn"])
     lines += memory_section(results["engine_memory"])
+    lines += sound_section(results["alert_sound"])
     return "\n".join(lines) + "\n"
 
 
@@ -332,6 +354,29 @@ def memory_section(memory: dict[str, Any]) -> list[str]:
     lines += _breakdown(memory["breakdown"])
     lines += ["", "Peer (`sched.scheduler`), by line:"]
     lines += _breakdown(memory["peer_breakdown"])
+    return lines
+
+
+def sound_section(sound: dict[str, Any]) -> list[str]:
+    """Each kind's latencies, from the call to the first block of sound."""
+    lines = ["", "## The alarm heard", ""]
+    if "skipped" in sound:
+        return [*lines, f"Not measured: {sound['skipped']}."]
+    lines += [
+        "`notify_user(HapticType.NOTIFICATION)` on a running smart alarm, then the first 5 ms "
+        f"block of the default sink's monitor above RMS {sound['threshold']:g} "
+        f"(theme event `{sound['event_id']}`); each kind in a fresh process, pinned to one CPU; "
+        "the first rounds (warm-up) are not counted.",
+        "",
+        "| Kind | rounds | p50 | p90 | min | max | warm-up rounds |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for kind, run in sound["runs"].items():
+        warm = ", ".join(f"{x:.1f}" for x in run["warmup_ms"])
+        lines.append(
+            f"| {kind} | {run['rounds']} | {run['p50_ms']:.1f} ms | {run['p90_ms']:.1f} ms "
+            f"| {run['min_ms']:.1f} ms | {run['max_ms']:.1f} ms | {warm} ms |"
+        )
     return lines
 
 

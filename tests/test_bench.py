@@ -12,6 +12,7 @@ BENCH = Path(__file__).resolve().parent.parent / "bench"
 sys.path.insert(0, str(BENCH))
 
 import _day  # noqa: E402
+import bench_alert_sound  # noqa: E402
 import bench_churn  # noqa: E402
 import bench_embedded_alarms  # noqa: E402
 import bench_memory  # noqa: E402
@@ -101,3 +102,40 @@ def test_the_memory_workload_schedules_every_alarm() -> None:
     before = engine.scheduled_count()
     bench_memory._schedule(engine, bench_memory._alarms(500))
     assert engine.scheduled_count() == before + 500
+
+
+def test_the_keep_awake_rounds_see_our_lock_and_the_peers() -> None:
+    """A few rounds against the real logind (no timing asserted)."""
+    from . import services
+
+    services.require("logind")
+    import bench_keep_awake
+
+    result = bench_keep_awake.rounds(count=3)
+    assert set(result) == {"ours", "peer"}
+    for figures in result.values():
+        assert 0 < figures["p50_ms"] <= figures["p99_ms"] <= figures["max_ms"]
+
+
+# ---------------------------------------------------------------------- the alarm heard
+
+
+@pytest.mark.parametrize("run", [bench_alert_sound.run_ours, bench_alert_sound.run_peer])
+def test_each_alert_is_heard_after_its_call(
+    run: Callable[[bench_alert_sound.Onsets, int], list[float]],
+) -> None:
+    """On the real sound server (`scripts/services start`)."""
+    from . import services
+
+    services.require("pulseaudio", "notifications")
+    assert bench_alert_sound.missing() is None
+    onsets = bench_alert_sound.Onsets()
+    try:
+        latencies = run(onsets, bench_alert_sound.WARMUP + 3)
+    finally:
+        onsets.close()
+    assert len(latencies) == bench_alert_sound.WARMUP + 3
+    assert all(0 < latency < 5 for latency in latencies)
+    summary = bench_alert_sound.summary(latencies)
+    assert summary["rounds"] == 3
+    assert summary["min_ms"] <= summary["p50_ms"] <= summary["p90_ms"] <= summary["max_ms"]

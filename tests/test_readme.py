@@ -130,3 +130,21 @@ def test_declaration_example_declares_an_app(tmp_path: Path) -> None:
     app = App.from_environment(tmp_path, {})
     assert (app.app_id, app.background_mode) == ("org.example.breathe", SessionType.MINDFULNESS)
     assert app.launch == ("python", "-m", "breathe")
+
+
+def test_terminal_example_without_a_terminal_follows_nothing_and_says_why() -> None:
+    """Here there is no terminal (`start_new_session`); `test_terminal.py` types Ctrl-Z into
+    the same example on a real one."""
+    result = subprocess.run(
+        [sys.executable, "-c", _block("follow_terminal(app)")],
+        input="\n",
+        capture_output=True,
+        text=True,
+        timeout=60,
+        start_new_session=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("following the terminal: False - no controlling terminal")
+    assert lines[-1] == "session ended: NONE"

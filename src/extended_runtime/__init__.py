@@ -14,8 +14,8 @@ user with repeating haptics, sound and notifications.
 
 Every public name is exported here, once; implementation modules are private. This module is
 also where the layers are joined: it tells the API layer which host a plain `App(...)` uses.
-`EmbeddedHost`, `Policy` and `Backends` load on first use, so `import extended_runtime` stays
-light.
+`EmbeddedHost`, `Policy`, `Backends`, `follow_terminal` and `TerminalFollower` load on first use,
+so `import extended_runtime` stays light.
 """
 
 from typing import TYPE_CHECKING
@@ -44,6 +44,7 @@ if TYPE_CHECKING:
     from ._backends.select import Backends
     from ._core.policy import Policy
     from ._hosts.embedded import EmbeddedHost
+    from ._hosts.terminal import TerminalFollower, follow_terminal
 
 __all__ = [
     "ERROR_DOMAIN",
@@ -64,6 +65,8 @@ __all__ = [
     "SessionState",
     "SessionType",
     "SessionUsageError",
+    "TerminalFollower",
+    "follow_terminal",
 ]
 
 __version__ = "0.1.0"
@@ -79,7 +82,8 @@ _port.use_default_host(_default_host)
 
 
 def __getattr__(name: str) -> object:
-    """`EmbeddedHost`, `Policy` and `Backends` load on first use: only hosts need them."""
+    """`EmbeddedHost`, `Policy`, `Backends` and the terminal's names load on first use: only
+    hosts need them."""
     if name == "EmbeddedHost":
         from ._hosts.embedded import EmbeddedHost
 
@@ -92,4 +96,8 @@ def __getattr__(name: str) -> object:
         from ._backends.select import Backends
 
         return Backends
+    if name in ("follow_terminal", "TerminalFollower"):
+        from ._hosts import terminal
+
+        return getattr(terminal, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -75,7 +75,7 @@ class Backend(ABC):  # noqa: B024 (a base with a default probe, no abstract meth
         """Whether this backend can work here, and why (not)."""
         return Probe(self.name, True, "always available")
 
-    def close(self) -> None:  # noqa: B027 (optional hook)
+    def close(self) -> None:  # noqa: B027 (nothing to close by default)
         """Let go of what the backend holds (connections, threads, descriptors, locks).
 
         A host calls it once, when it closes, after its last effect; it must not block. The
@@ -144,6 +144,11 @@ class AppStateSource(Backend):
     @abstractmethod
     def watch(self, app_id: str, callback: Callable[[ApplicationState], None]) -> None:
         """Call `callback` with each new state of the app, from any thread."""
+
+    def unwatch(self, callback: Callable[[ApplicationState], None]) -> None:
+        """Stop calling `callback` (a source that holds nothing per watcher has nothing to do).
+
+        A source that watches only while someone listens stops when its last watcher goes."""
 
 
 #: A change to the system conditions, as a function of the current ones: each source changes

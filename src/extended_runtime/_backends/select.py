@@ -21,6 +21,7 @@ default, only records what it would do.
 from __future__ import annotations
 
 import importlib
+import logging
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -28,6 +29,7 @@ from typing import Any
 
 from ..abc import (
     AlertBackend,
+    AppStateSource,
     Backend,
     CpuSource,
     EventSink,
@@ -41,7 +43,9 @@ from ..abc import (
 from .null import LogEventSink, LoggingAlerts, LoggingKeepAwake, LoggingWakeAlarm
 from .process_cpu import ProcessTreeCpu
 
-__all__ = ["Backends", "Candidate", "Survey", "embedded_backends", "survey"]
+__all__ = ["Backends", "Candidate", "Survey", "embedded_backends", "survey", "terminal_source"]
+
+log = logging.getLogger("extended_runtime.backends")
 
 
 @dataclass(slots=True)
@@ -58,6 +62,18 @@ class Backends:
     suppression: tuple[SuppressionSource, ...] = ()
     #: Tells the host before the machine suspends and after it resumes.
     sleep: SleepSource | None = None
+
+    def close(self) -> None:
+        """Close every backend (the host is done with them): the sources first, so nothing
+        is reported after; one that fails is logged and the others still close."""
+        for backend in (self.sleep, *self.suppression, self.alerts, self.keep_awake,
+                        self.wake_alarm, self.sink, self.store, self.cpu):  # fmt: skip
+            if backend is None:
+                continue
+            try:
+                backend.close()
+            except Exception:
+                log.exception("closing the %s backend failed", backend.name)
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,9 +101,13 @@ class Survey:
 
 #: Where each Linux backend lives, by capability, in priority order ("module:Class").
 _LINUX: dict[str, tuple[str, ...]] = {
-    "keep-awake": ("linux.logind:LogindInhibitor",),
+    "keep-awake": (
+        "linux.logind:LogindInhibitor",
+        "linux.desktop:PortalInhibitor",
+        "linux.desktop:ScreenSaverInhibitor",
+    ),
     "wake-alarm": ("linux.wakealarm:TimerfdWakeAlarm", "linux.wakealarm:RtcWakeAlarm"),
-    "alerts": (),
+    "alerts": ("linux.alerts:LinuxAlerts",),
     "suppression": (
         "linux.sleep:LogindShutdown",
         "linux.power:PowerProfiles",
@@ -139,6 +159,16 @@ def embedded_backends() -> Backends:
     return survey().backends
 
 
+def terminal_source(platform: str = sys.platform) -> AppStateSource | None:
+    """The source that follows the controlling terminal here (`None`: no platform module).
+
+    Not probed: the caller probes it, to say why an app does not follow a terminal."""
+    if not platform.startswith("linux"):
+        return None
+    source: AppStateSource = _as(_load("linux.terminal:TerminalForeground"), AppStateSource)
+    return source
+
+
 class _Trial:
     """One survey under way: the probes taken, and what the candidates share.
 
@@ -158,22 +188,19 @@ class _Trial:
             if found is not None and not self.everything:
                 break
             backend = self.usable(capability, path, first=found is None)
-            if found is None:
-                found = backend
-            elif backend is not None:
-                backend.close()  # probed for the record only
+            found = found or backend
         return found
 
     def usable(self, capability: str, path: str, *, first: bool) -> Backend | None:
-        """The candidate if its probe says it works (`first`: and nothing was chosen before
-        it); else it is closed."""
+        """The candidate if its probe says it works and it is chosen (`first`: nothing was
+        chosen before it); a candidate not chosen is closed."""
         backend = self._load(path)
         probe = backend.probe()
-        self.candidates.append(Candidate(capability, probe, first and probe.available))
-        if probe.available:
-            return backend
-        backend.close()
-        return None
+        chosen = first and probe.available
+        self.candidates.append(Candidate(capability, probe, chosen))
+        if not chosen:
+            backend.close()
+        return backend if chosen else None
 
     def done(self) -> None:
         """The survey lets go of its own share of the system bus."""
@@ -181,12 +208,9 @@ class _Trial:
             self._bus.close()
 
     def _load(self, path: str) -> Backend:
-        module, _, name = path.partition(":")
-        cls: Any = getattr(importlib.import_module(f"{__package__}.{module}"), name)
-        backend: Backend = (
-            cls(bus=self._system_bus()) if getattr(cls, "system_bus", False) else cls()
-        )
-        return backend
+        if getattr(_class(path), "system_bus", False):
+            return _load(path, bus=self._system_bus())
+        return _load(path)
 
     def _system_bus(self) -> Any:
         if self._bus is None:
@@ -194,6 +218,16 @@ class _Trial:
 
             self._bus = Bus.system()
         return self._bus.share()
+
+
+def _class(path: str) -> Any:
+    module, _, name = path.partition(":")
+    return getattr(importlib.import_module(f"{__package__}.{module}"), name)
+
+
+def _load(path: str, **arguments: Any) -> Backend:
+    backend: Backend = _class(path)(**arguments)
+    return backend
 
 
 def _as(backend: Any, kind: type[Any]) -> Any:

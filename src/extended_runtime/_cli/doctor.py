@@ -21,6 +21,7 @@ _HEADER = ("capability", "backend", "usable", "chosen", "why")
 def diagnose() -> tuple[str, int]:
     """The report and the exit status."""
     found = survey(everything=True)
+    found.backends.close()
     return report(found), 0 if found.working("keep-awake") else EXIT_NO_KEEP_AWAKE
 
 

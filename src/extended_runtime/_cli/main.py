@@ -135,6 +135,10 @@ def run(  # noqa: PLR0917 (click passes options as arguments)
     COMMAND's status (128 + N for signal N, 127 when COMMAND does not exist, 126 when it cannot
     be executed).
 
+    Ctrl-Z on the terminal ends a self-care or mindfulness session (RESIGNED_FRONTMOST) before
+    xrs and COMMAND stop with their job; COMMAND is not killed: fg resumes it, without a
+    session. A physical-therapy session runs on across Ctrl-Z, bg and fg.
+
     CPU budget: COMMAND and every process it starts count together, averaged over the last
     60 s. Default: 1 core for self-care and mindfulness, 0.5 core for physical-therapy. Above
     it, the session ends with EXCEEDED_RESOURCE_LIMITS and COMMAND is stopped. Change it with

@@ -5,7 +5,9 @@ The flow, in the main thread plus the host's threads and one thread that waits f
 1. catch SIGTERM, SIGHUP and SIGINT from the very start (`_Signals`), so a signal can never
    kill `xrs` and leave its command behind; the handlers are restored on the way out;
 2. build an app (`--app-id`, else `xrs.run.<command name>`) of the chosen type on a host whose
-   policy carries `--limit` (never longer than the type's own) and `--cpu-budget`;
+   policy carries `--limit` (never longer than the type's own) and `--cpu-budget`, and make its
+   state follow the controlling terminal, if there is one (`follow_terminal`): `xrs` started in
+   the background cannot start a frontmost session, and Ctrl-Z ends one;
 3. start the session and wait for `did_start` or `did_invalidate`; a refused session ends
    `xrs run` with `EXIT_SESSION_REFUSED` and one line saying why, and the command is never run;
 4. if a signal came before the command started, do not start it: invalidate the session and
@@ -16,7 +18,12 @@ The flow, in the main thread plus the host's threads and one thread that waits f
    child exists;
 5. if the child exited, invalidate the session; if the session ended first, say why when the
    CPU budget ended it, then stop the child's whole process tree: SIGTERM to every member at
-   once, SIGKILL to every survivor once `--grace` seconds have passed in total;
+   once, SIGKILL to every survivor once `--grace` seconds have passed in total. One ending
+   leaves the command alone: RESIGNED_FRONTMOST, the app leaving the terminal's foreground.
+   That is Ctrl-Z (or another job taking the terminal): the user paused a job, and a shell
+   user expects `fg` to resume it, not to find it killed. The terminal stops the command with
+   its job, as it stops `xrs`; the session ends (and `xrs` says so) before `xrs` stops, and
+   after `fg` the command goes on without a session, `xrs` waiting for it as before;
 6. exit with the child's status, shell style (128 + N for signal N).
 
 Everything that wakes the main thread is a note in one inbox (`_Inbox`): a session event, the
@@ -57,6 +64,7 @@ from .._core.enums import ErrorCode, InvalidationReason, SessionState, SessionTy
 from .._core.errors import ExtendedRuntimeSessionError
 from .._core.policy import Policy
 from .._hosts.embedded import EmbeddedHost
+from .._hosts.terminal import follow_terminal
 
 if TYPE_CHECKING:
     import psutil
@@ -308,7 +316,14 @@ class _Watcher(ExtendedRuntimeSessionDelegate):
         if self.started:  # a refusal is reported once, by `_refusal`
             detail = f": {error}" if error is not None else ""
             self.say(f"session ended: {reason.name}{detail}")
+        if self.started and reason is InvalidationReason.RESIGNED_FRONTMOST:
+            self.say("the command stays with its job and goes on without a session after fg")
         self._inbox.put(_Woke.SESSION)
+
+    def command_must_stop(self) -> bool:
+        """Whether the session ended in a way that stops the command: any but the app leaving
+        the foreground, after which the command stays with its terminal job."""
+        return self.ended is not None and self.ended[0] is not InvalidationReason.RESIGNED_FRONTMOST
 
 
 class _Runner:
@@ -330,6 +345,13 @@ class _Runner:
         self.session = ExtendedRuntimeSession(app=app, delegate=self.watcher)
 
     def run(self) -> int:
+        follower = follow_terminal(self.session.app)
+        try:
+            return self._run()
+        finally:
+            follower.stop()
+
+    def _run(self) -> int:
         refused = self._start()
         if refused is not None:
             return refused
@@ -368,7 +390,7 @@ class _Runner:
             return child
         self.signals.child_exists = True
         threading.Thread(target=_wait_child, args=(child, self.inbox), daemon=True).start()
-        while child.poll() is None and self.watcher.ended is None:
+        while child.poll() is None and not self.watcher.command_must_stop():
             note = self.inbox.get()
             if isinstance(note, _Caught) and self.signals.should_forward(note):
                 child.send_signal(note.signum)

@@ -420,19 +420,6 @@ class Host(ABC):
         if backends.sleep is not None:
             backends.sleep.watch(self._before_sleep, self._after_wake)
 
-    def _close_backends(self) -> None:
-        """The host is closed: each backend lets go of what it holds (one that fails is
-        logged; the others still close)."""
-        b = self.backends
-        kept = (b.sleep, *b.suppression, b.alerts, b.keep_awake, b.wake_alarm, b.sink, b.store)
-        for backend in (*kept, b.cpu):
-            if backend is None:
-                continue
-            try:
-                backend.close()
-            except Exception:
-                log.exception("closing the %s backend failed", backend.name)
-
     def _user_acted(self, action: UserAction) -> None:
         """Stop (or a dismissal) ends the alarm with NONE; Open makes the app ACTIVE."""
         if action.kind == "stop":

@@ -34,6 +34,9 @@ __all__ = ["Delivery"]
 
 log = logging.getLogger("extended_runtime")
 
+#: How often `loops_ran` looks again whether a loop it waits for has stopped (seconds).
+_RECHECK = 0.05
+
 
 class _Posted:
     """A call posted to an asyncio loop, until it runs there or is rescued."""
@@ -58,6 +61,7 @@ class Delivery:
         self._lock = threading.Lock()
         self._ready = threading.Condition(self._lock)
         self._idle = threading.Condition(self._lock)
+        self._ran = threading.Condition(self._lock)  # a call posted to a loop ran or moved
         self._queue: deque[Callable[[], None]] = deque()
         self._pending: dict[_Posted, None] = {}  # posted to loops, not run yet, in order
         self._thread: threading.Thread | None = None
@@ -93,6 +97,7 @@ class Delivery:
             if posted not in self._pending:
                 return False
             del self._pending[posted]
+            self._ran.notify_all()
             return True
 
     def _rescue(self, which: Callable[[_Posted], bool]) -> None:
@@ -146,6 +151,20 @@ class Delivery:
                     return False
                 self._idle.wait(left)
         return True
+
+    def loops_ran(self, timeout: float) -> bool:
+        """Wait until every call posted to a loop has run there (bounded); calls of loops that
+        stop meanwhile are rescued. Never call it from a loop that has calls waiting."""
+        deadline = self._clock.monotonic() + timeout
+        with self._lock:
+            while True:
+                self._rescue(lambda posted: not _running(posted.loop))
+                if not self._pending:
+                    return True
+                left = deadline - self._clock.monotonic()
+                if left <= 0:
+                    return False
+                self._ran.wait(min(left, _RECHECK))
 
     def _deliver_here(self) -> None:
         """No delegate thread could start (interpreter shutdown): deliver in this thread."""

@@ -130,9 +130,10 @@ class EmbeddedHost(Host):
 
     # ------------------------------------------------------------------ settling and closing
 
-    def settle(self, timeout: float = 5.0) -> bool:
+    def settle(self, timeout: float = 5.0, *, loops: bool = False) -> bool:
         """Wait until everything due by the clock has happened: timers fired, effects performed,
-        delegate calls delivered (those of the delegate thread). False if `timeout` ran out.
+        delegate calls delivered (those of the delegate thread; with `loops`, those posted to
+        asyncio loops too, so never from such a loop's own thread). False if `timeout` ran out.
 
         For tests on a `MockClock`: move the clock, then `settle()`.
         """
@@ -143,9 +144,14 @@ class EmbeddedHost(Host):
                 if due is not None and due <= self._clock.now():
                     self._apply(self.engine.advance(self._clock.now()))
                     continue
-            if self._effects.settle(left) and self._delivery.drain(left) and self._quiet():
+            if self._effects.settle(left) and self._delivered(left, loops) and self._quiet():
                 return True
         return False
+
+    def _delivered(self, timeout: float, loops: bool) -> bool:
+        if not self._delivery.drain(timeout):
+            return False
+        return not loops or self._delivery.loops_ran(timeout)
 
     def _quiet(self) -> bool:
         with self._lock:
@@ -173,8 +179,8 @@ class EmbeddedHost(Host):
                 self._closed = True
                 self._wakeup.notify_all()
         self._effects.close(max(0.0, deadline - self._real.monotonic()))
-        self._close_backends()
         self._delivery.close(max(0.0, deadline - self._real.monotonic()))
+        self.backends.close()
         thread = self._timer_thread
         if thread is not None and thread is not threading.current_thread():
             thread.join(max(0.0, deadline - self._real.monotonic()))

@@ -26,6 +26,7 @@ service answered with a D-Bus error, whose name it carries, such as
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -72,6 +73,16 @@ class Signal:
     def put_nowait(self, message: Message) -> None:
         """Called by the router's receiving thread for each matching message."""
         self.handler(message)
+
+
+class _Router(DBusRouter):  # type: ignore[misc]
+    """jeepney's threaded router, whose receiving thread ends quietly when the connection
+    does (the bus daemon went away): calls waiting then get `RouterClosed`, and the next call
+    connects again."""
+
+    def _receiver(self) -> None:
+        with contextlib.suppress(OSError, EOFError, ValueError):
+            super()._receiver()
 
 
 class Bus:
@@ -153,7 +164,7 @@ class Bus:
                 connection = open_dbus_connection(bus=self.address, enable_fds=self._fds)
             except (OSError, KeyError, ValueError) as error:
                 raise BusUnavailable(f"cannot reach the {self._name()} bus: {error}") from error
-            router = DBusRouter(connection)
+            router = _Router(connection)
             self._router = router
             signals = list(self._signals)
         for signal in signals:  # a reconnection keeps what was subscribed
