@@ -437,7 +437,9 @@ def test_a_before_sleep_that_fails_still_lets_the_machine_sleep(bus: Bus) -> Non
         assert len(our_delay_locks(bus)) == 1
         asked = time.monotonic()
         bus.call(logind("Suspend", False, signature="b"))
-        assert signals.wait("JobRemoved", ()) - asked < 2.0  # not logind's 5 s timeout
+        # released at once: logind goes on well before its 5 s timeout (other processes' own
+        # delay locks may hold it a little)
+        assert signals.wait("JobRemoved", ()) - asked < 4.0
         assert woke.wait(5)
         assert len(our_delay_locks(bus)) == 1
     finally:

@@ -166,8 +166,8 @@ class SuppressionSource(Backend):
     def watch(self, callback: Callable[[ConditionsChange], None]) -> None:
         """Call `callback` with each change (the current state first), from any thread.
 
-        `watch` may return before the first call (a source asks its service on a thread of its
-        own); changes follow in the order they happened."""
+        The first call, with the current state, comes before `watch` returns (so a new host
+        knows the conditions); changes follow in the order they happened."""
 
 
 class SleepSource(Backend):

@@ -14,9 +14,9 @@ bus know these, and each source here reports its own part of the conditions:
   percentage when a battery is present (else `None`: no rule applies), and `charging` is
   whether the machine is on mains power or the battery charges.
 
-Both start watching on their worker thread (`watch.Watch`): subscribe to `PropertiesChanged`,
-read the current values and report them, then follow the signals, which carry the new values;
-a property only invalidated is read again on the worker.
+Both subscribe to `PropertiesChanged`, read the current values and report them before `watch`
+returns, then follow the signals (on their worker thread, `watch.Watch`), which carry the new
+values; a property only invalidated is read again on the worker.
 The service's bus name is a parameter, so a test can run a stand-in UPower (no battery exists on
 a test machine) on a bus of its own.
 """
@@ -71,18 +71,17 @@ class PowerProfiles(Watching, SuppressionSource):
         return Probe(self.name, True, f"power-profiles-daemon (the profile is {profile!r})")
 
     def watch(self, callback: Callable[[ConditionsChange], None]) -> None:
-        self._watch.submit(partial(self._begin, callback))
-
-    def _begin(self, callback: Callable[[ConditionsChange], None]) -> None:
-        """Subscribe, then report the profile now (on the worker: signals queue behind it)."""
+        """Subscribe, report the profile now, then start the worker (signals queue until
+        then)."""
         rule = properties_changed(_PROFILES[1], _PROFILES[2])
-        self._watch.subscribe(rule, partial(self._on_changed, callback))
         try:
+            self._watch.subscribe(rule, partial(self._on_changed, callback))
             profile = self._profile()
         except _FAILURES as error:
             log.warning("power-profiles-daemon did not say its profile: %s", error)
             profile = ""
         callback(_power_saver(profile))
+        self._watch.start()
 
     def _on_changed(self, callback: Callable[[ConditionsChange], None], message: Message) -> None:
         values, invalidated = changed_values(message)
@@ -158,18 +157,17 @@ class UPowerBattery(Watching, SuppressionSource):
         return Probe(self.name, True, f"UPower (the machine is {power})")
 
     def watch(self, callback: Callable[[ConditionsChange], None]) -> None:
-        self._watch.submit(partial(self._begin, callback))
-
-    def _begin(self, callback: Callable[[ConditionsChange], None]) -> None:
-        """Subscribe, then report the battery now (on the worker: signals queue behind it)."""
+        """Subscribe, report the battery now, then start the worker (signals queue until
+        then)."""
         handler = partial(self._on_changed, callback)
-        self._watch.subscribe(properties_changed(_UPOWER_PATH, _UPOWER), handler)
-        self._watch.subscribe(properties_changed(_DISPLAY_DEVICE, _DEVICE), handler)
         try:
+            self._watch.subscribe(properties_changed(_UPOWER_PATH, _UPOWER), handler)
+            self._watch.subscribe(properties_changed(_DISPLAY_DEVICE, _DEVICE), handler)
             self._set(self._read())
         except _FAILURES as error:
             log.warning("UPower did not say the battery's state: %s", error)
         callback(self.battery.change())
+        self._watch.start()
 
     def _on_changed(self, callback: Callable[[ConditionsChange], None], message: Message) -> None:
         values, invalidated = changed_values(message)

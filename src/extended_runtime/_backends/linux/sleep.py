@@ -23,8 +23,9 @@ A failure costs what it must and no more: if logind is gone, the lock cannot be 
 next suspend simply does not wait; the sessions' timers do not depend on logind at all.
 
 Signals come on the bus adapter's receiving thread and are handed to each backend's worker
-(`watch.Watch`), which calls the host and takes locks; `watch` returns at once, and the worker
-subscribes and reads the state first.
+(`watch.Watch`), which calls the host and takes locks. `LogindShutdown.watch` reports the state
+before it returns; `LogindSleep.watch` returns at once and its worker subscribes and takes the
+lock first.
 """
 
 from __future__ import annotations
@@ -74,18 +75,16 @@ class LogindShutdown(Watching, SuppressionSource):
         return Probe(self.name, True, f"logind tells of shutdowns{now}")
 
     def watch(self, callback: Callable[[ConditionsChange], None]) -> None:
-        self._watch.submit(partial(self._begin, callback))
-
-    def _begin(self, callback: Callable[[ConditionsChange], None]) -> None:
-        """Subscribe, then report the state now (on the worker: signals queue behind it)."""
+        """Subscribe, report the state now, then start the worker (signals queue until then)."""
         rule = signal_rule(_MANAGER, "PrepareForShutdown", _PATH)
-        self._watch.subscribe(rule, partial(self._on_signal, callback))
         try:
+            self._watch.subscribe(rule, partial(self._on_signal, callback))
             preparing = self._preparing()
         except _FAILURES as error:
             log.warning("logind did not say whether the machine shuts down: %s", error)
             preparing = False
         callback(_shutting_down(preparing))
+        self._watch.start()
 
     def _on_signal(self, callback: Callable[[ConditionsChange], None], message: Message) -> None:
         (preparing,) = message.body
@@ -124,7 +123,9 @@ class LogindSleep(Watching, SleepSource):
         )
 
     def watch(self, before_sleep: Callable[[], None], after_wake: Callable[[], None]) -> None:
+        """Subscribe and take the lock on the worker (nothing to report at once)."""
         self._watch.submit(partial(self._begin, before_sleep, after_wake))
+        self._watch.start()
 
     def _begin(self, before_sleep: Callable[[], None], after_wake: Callable[[], None]) -> None:
         """Subscribe, then take the lock (on the worker: signals queue behind it)."""

@@ -8,10 +8,11 @@ two things with a signal: it reads the values the message carries (pure, at once
 what must happen next (call the host, take a lock over the bus) to its own worker thread, which
 runs those jobs one at a time, in the order the signals came.
 
-`watch` itself returns at once: subscribing and reading the current state are the worker's
-first job, so a host starts without waiting on the services. Signals that arrive while that
-job reads wait behind it in the queue, so a change is never overtaken by the older state read
-before it. A job that raises is logged and the next one runs.
+A source subscribes first and then reads the current state, in `watch`, so a host knows the
+machine's conditions once it is made; its worker starts only after that report (`start`):
+signals that arrive in between wait in the queue, so a change is never overtaken by the older
+state read before it. A backend with nothing to report at once (the sleep source) may instead
+make subscribing its worker's first job. A job that raises is logged and the next one runs.
 
 `close` drops the jobs still queued, waits a moment for the one running, and closes the bus
 (the connection closes with its last user, which drops the match rules at the bus daemon):
@@ -98,21 +99,22 @@ class Watch:
         self.bus.subscribe(rule, handler)
 
     def submit(self, job: Callable[[], object]) -> None:
-        """Run `job` on the worker thread (started on first use), after the jobs submitted
-        before it."""
-        if self._closed:
-            return
-        self._jobs.put(job)
+        """Run `job` on the worker thread, after the jobs submitted before it (once started)."""
+        if not self._closed:
+            self._jobs.put(job)
+
+    def start(self) -> None:
+        """Start running the jobs, those submitted so far first."""
         with self._lock:
-            if self._thread is None:
+            if self._thread is None and not self._closed:
                 self._thread = threading.Thread(
                     target=self._run, name=self._thread_name, daemon=True
                 )
                 self._thread.start()
 
     def wait(self, timeout: float) -> bool:
-        """Wait until the jobs submitted so far have run (False if `timeout` ran out); after
-        `close` nothing more runs, and this returns True at once."""
+        """Wait until the jobs submitted so far have run (False if `timeout` ran out, or the
+        worker was not started); after `close` nothing more runs, and this returns True."""
         if self._closed:
             return True
         done = threading.Event()
@@ -151,6 +153,6 @@ class Watching:
         self._watch.close()
 
     def caught_up(self, timeout: float = 2.0) -> bool:
-        """Wait until what the backend has seen so far is reported (`watch` returns before its
-        first report): False if `timeout` seconds ran out first."""
+        """Wait until what the backend has seen so far is reported (a sleep source subscribes
+        after `watch` returns): False if `timeout` seconds ran out first."""
         return self._watch.wait(timeout)
