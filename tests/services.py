@@ -58,6 +58,17 @@ def require(*names: str) -> None:
         f"needs {', '.join(missing)}: run `sudo scripts/services start` "
         f"(started: {load().get('XRS_SERVICES', 'nothing')})"
     )
+    skip_or_fail(why)
+
+
+def require_root(what: str) -> None:
+    """Skip (or, in CI, fail) unless this process is root, as in CI: `what` needs it."""
+    if os.geteuid() != 0:
+        skip_or_fail(f"{what} needs root")
+
+
+def skip_or_fail(why: str) -> None:
+    """Skip with `why`, or fail in CI (`XRS_REQUIRE_SERVICES=1`)."""
     if os.environ.get("XRS_REQUIRE_SERVICES") == "1":
         pytest.fail(why)
     pytest.skip(why)

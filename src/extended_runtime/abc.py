@@ -17,6 +17,9 @@ recorded as an `EffectFailed` event, and the host goes on: a session never fails
 speaker is missing. Backends should still not raise for conditions of the machine (a dead sound
 server, a missing service): they log, report through their next probe, and return.
 
+A host that closes calls each backend's `close()` once, so a process that makes many hosts does
+not pile up bus connections, threads or locks.
+
 Keep-awake and the wake alarm are *levels*: the host may apply the same level again (after a
 failure, or a call that returned late), so `hold`, `release` and `arm` must be idempotent.
 
@@ -73,7 +76,10 @@ class Backend(ABC):  # noqa: B024 (a base with a default probe, no abstract meth
         return Probe(self.name, True, "always available")
 
     def close(self) -> None:  # noqa: B027 (nothing to close by default)
-        """Let go of what the backend holds (connections, devices); the host calls this last."""
+        """Let go of what the backend holds (connections, threads, descriptors, locks).
+
+        A host calls it once, when it closes, after its last effect; it must not block. The
+        default holds nothing."""
 
 
 class KeepAwakeBackend(Backend):
@@ -152,11 +158,16 @@ ConditionsChange = Callable[[Conditions], Conditions]
 
 class SuppressionSource(Backend):
     """Tells the host when its part of the system conditions changes (shutdown, power saver,
-    battery), so the engine suppresses the sessions DESIGN.md says."""
+    battery), so the engine suppresses the sessions DESIGN.md says.
+
+    `close()` stops watching: no callback comes after it returns."""
 
     @abstractmethod
     def watch(self, callback: Callable[[ConditionsChange], None]) -> None:
-        """Call `callback` with each change (the current state first), from any thread."""
+        """Call `callback` with each change (the current state first), from any thread.
+
+        The first call, with the current state, comes before `watch` returns (so a new host
+        knows the conditions); changes follow in the order they happened."""
 
 
 class SleepSource(Backend):
@@ -164,7 +175,8 @@ class SleepSource(Backend):
 
     A backend holds a delay lock while it watches (logind's `delay` inhibitor): on the way to
     sleep it calls `before_sleep`, which returns once the host is ready (its wake alarm armed),
-    then lets the machine go; after the resume it calls `after_wake` and takes the lock again.
+    then lets the machine go; after the resume it takes the lock again and calls `after_wake`.
+    `close()` stops watching and lets go of the lock.
     """
 
     @abstractmethod

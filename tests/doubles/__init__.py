@@ -1,2 +1,2 @@
-"""Stand-ins for services that cannot run on a test machine, each run as its own process on a
-real bus; each says in its docstring why the real service cannot run here."""
+"""Stand-ins for services that cannot run on a test machine (or must not be disturbed by a
+test), each on a real bus; each says in its docstring why, and where it runs."""

@@ -8,7 +8,9 @@ first usable candidate is chosen; a capability with none falls back to its loggi
 which does nothing to the machine and whose probe says so. Every candidate's probe is kept
 (`survey()`), so `xrs doctor` can show what was tried, what was chosen and why the others were
 not. Platform modules are chosen here and nowhere else, and are imported only when a host is
-created (a backend class is named, not imported, until its turn comes).
+created (a backend class is named, not imported, until its turn comes). A candidate that is not
+chosen is closed at once, and the D-Bus backends of one survey share one system bus connection,
+so a host costs one connection however many of them it uses.
 
 A host performs each kind of effect through one backend, or not at all when that backend is
 `None`: a host without a store keeps no records (the embedded host: nothing in its process reads
@@ -19,6 +21,7 @@ default, only records what it would do.
 from __future__ import annotations
 
 import importlib
+import logging
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -42,6 +45,8 @@ from .process_cpu import ProcessTreeCpu
 
 __all__ = ["Backends", "Candidate", "Survey", "embedded_backends", "survey", "terminal_source"]
 
+log = logging.getLogger("extended_runtime.backends")
+
 
 @dataclass(slots=True)
 class Backends:
@@ -59,11 +64,16 @@ class Backends:
     sleep: SleepSource | None = None
 
     def close(self) -> None:
-        """Close every backend (the host is done with them)."""
-        for backend in (self.alerts, self.keep_awake, self.wake_alarm, self.sink, self.store,
-                        self.cpu, *self.suppression, self.sleep):  # fmt: skip
-            if backend is not None:
+        """Close every backend (the host is done with them): the sources first, so nothing
+        is reported after; one that fails is logged and the others still close."""
+        for backend in (self.sleep, *self.suppression, self.alerts, self.keep_awake,
+                        self.wake_alarm, self.sink, self.store, self.cpu):  # fmt: skip
+            if backend is None:
+                continue
+            try:
                 backend.close()
+            except Exception:
+                log.exception("closing the %s backend failed", backend.name)
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,10 +106,14 @@ _LINUX: dict[str, tuple[str, ...]] = {
         "linux.desktop:PortalInhibitor",
         "linux.desktop:ScreenSaverInhibitor",
     ),
-    "wake-alarm": (),
+    "wake-alarm": ("linux.wakealarm:TimerfdWakeAlarm", "linux.wakealarm:RtcWakeAlarm"),
     "alerts": ("linux.alerts:LinuxAlerts",),
-    "suppression": (),
-    "sleep": (),
+    "suppression": (
+        "linux.sleep:LogindShutdown",
+        "linux.power:PowerProfiles",
+        "linux.power:UPowerBattery",
+    ),
+    "sleep": ("linux.sleep:LogindSleep",),
 }
 
 #: The stand-in used when no candidate of a capability works.
@@ -114,19 +128,21 @@ def survey(*, everything: bool = False, platform: str = sys.platform) -> Survey:
     """Choose the backends of this machine, probing candidates in priority order until one
     works (`everything`: probe the rest too, for `xrs doctor`)."""
     table = _LINUX if platform.startswith("linux") else {}
-    candidates: list[Candidate] = []
-    chosen: dict[str, Backend] = {}
-    for capability in ("keep-awake", "wake-alarm", "alerts"):
-        found = _first_usable(capability, table.get(capability, ()), candidates, everything)
-        if found is None:
-            found = _FALLBACK[capability]()
-            candidates.append(Candidate(capability, found.probe(), True))
-        chosen[capability] = found
-    sources = [
-        _usable("suppression", path, candidates, first=True)
-        for path in table.get("suppression", ())
-    ]
-    sleep = _first_usable("sleep", table.get("sleep", ()), candidates, everything)
+    trial = _Trial(everything)
+    try:
+        chosen: dict[str, Backend] = {}
+        for capability in ("keep-awake", "wake-alarm", "alerts"):
+            found = trial.first_usable(capability, table.get(capability, ()))
+            if found is None:
+                found = _FALLBACK[capability]()
+                trial.candidates.append(Candidate(capability, found.probe(), True))
+            chosen[capability] = found
+        sources = [
+            trial.usable("suppression", path, first=True) for path in table.get("suppression", ())
+        ]
+        sleep = trial.first_usable("sleep", table.get("sleep", ()))
+    finally:
+        trial.done()
     backends = Backends(
         alerts=_as(chosen["alerts"], AlertBackend),
         keep_awake=_as(chosen["keep-awake"], KeepAwakeBackend),
@@ -134,8 +150,8 @@ def survey(*, everything: bool = False, platform: str = sys.platform) -> Survey:
         suppression=tuple(_as(s, SuppressionSource) for s in sources if s is not None),
         sleep=None if sleep is None else _as(sleep, SleepSource),
     )
-    candidates.append(Candidate("cpu", backends.cpu.probe() if backends.cpu else _none(), True))
-    return Survey(tuple(candidates), backends)
+    cpu = Candidate("cpu", backends.cpu.probe() if backends.cpu else _none(), True)
+    return Survey((*trial.candidates, cpu), backends)
 
 
 def embedded_backends() -> Backends:
@@ -153,37 +169,64 @@ def terminal_source(platform: str = sys.platform) -> AppStateSource | None:
     return source
 
 
-def _first_usable(
-    capability: str, paths: tuple[str, ...], candidates: list[Candidate], everything: bool
-) -> Backend | None:
-    """The first candidate whose probe says it works; each probe taken is recorded."""
-    found: Backend | None = None
-    for path in paths:
-        if found is not None and not everything:
-            break
-        backend = _usable(capability, path, candidates, first=found is None)
-        found = found or backend
-    return found
+class _Trial:
+    """One survey under way: the probes taken, and what the candidates share.
+
+    The D-Bus backends that declare `system_bus = True` share one system bus connection (each
+    gets a share, which it closes when the host closes), so a host costs one connection, not
+    one per backend. A candidate that is not chosen is closed at once."""
+
+    def __init__(self, everything: bool) -> None:
+        self.everything = everything
+        self.candidates: list[Candidate] = []
+        self._bus: Any = None
+
+    def first_usable(self, capability: str, paths: tuple[str, ...]) -> Backend | None:
+        """The first candidate whose probe says it works; each probe taken is recorded."""
+        found: Backend | None = None
+        for path in paths:
+            if found is not None and not self.everything:
+                break
+            backend = self.usable(capability, path, first=found is None)
+            found = found or backend
+        return found
+
+    def usable(self, capability: str, path: str, *, first: bool) -> Backend | None:
+        """The candidate if its probe says it works and it is chosen (`first`: nothing was
+        chosen before it); a candidate not chosen is closed."""
+        backend = self._load(path)
+        probe = backend.probe()
+        chosen = first and probe.available
+        self.candidates.append(Candidate(capability, probe, chosen))
+        if not chosen:
+            backend.close()
+        return backend if chosen else None
+
+    def done(self) -> None:
+        """The survey lets go of its own share of the system bus."""
+        if self._bus is not None:
+            self._bus.close()
+
+    def _load(self, path: str) -> Backend:
+        if getattr(_class(path), "system_bus", False):
+            return _load(path, bus=self._system_bus())
+        return _load(path)
+
+    def _system_bus(self) -> Any:
+        if self._bus is None:
+            from .linux.dbus import Bus
+
+            self._bus = Bus.system()
+        return self._bus.share()
 
 
-def _usable(
-    capability: str, path: str, candidates: list[Candidate], *, first: bool
-) -> Backend | None:
-    """The candidate if its probe says it works and it is chosen (`first`: nothing was chosen
-    before it); a candidate not chosen is closed."""
-    backend = _load(path)
-    probe = backend.probe()
-    chosen = first and probe.available
-    candidates.append(Candidate(capability, probe, chosen))
-    if not chosen:
-        backend.close()
-    return backend if chosen else None
-
-
-def _load(path: str) -> Backend:
+def _class(path: str) -> Any:
     module, _, name = path.partition(":")
-    cls: Any = getattr(importlib.import_module(f"{__package__}.{module}"), name)
-    backend: Backend = cls()
+    return getattr(importlib.import_module(f"{__package__}.{module}"), name)
+
+
+def _load(path: str, **arguments: Any) -> Backend:
+    backend: Backend = _class(path)(**arguments)
     return backend
 
 

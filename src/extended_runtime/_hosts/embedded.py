@@ -19,9 +19,10 @@ more than an engine call:
 Exit and close: at interpreter exit (atexit, within `EXIT_TIMEOUT` seconds) and on `close()`,
 every live session ends as DESIGN.md's "process of an embedded host exits" row says, the effects
 still pending are performed (keep-awake is released; a scheduled alarm that will not ring is
-named in a WARNING) and every posted delegate call is delivered. Because backends tie their holds
-to the process (a logind inhibitor is a file descriptor), a process that dies without exiting
-releases them too.
+named in a WARNING), the backends let go of what they hold (bus connections, the sleep delay
+lock, the wake alarm's timer) and every posted delegate call is delivered. Because backends tie
+their holds to the process (a logind inhibitor is a file descriptor), a process that dies
+without exiting releases them too.
 
 A clock a test controls (`extended_runtime.testing.MockClock`) drives this same loop, and
 `settle()` waits until everything due has happened, so the production scheduling code is tested

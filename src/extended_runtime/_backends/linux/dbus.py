@@ -8,6 +8,8 @@ can read without a bus. A `Bus` performs it. The adapter is small on purpose:
 * one connection per bus, opened on first use and opened again after the bus daemon or the
   connection went away (a restarted logind is the same system bus; a dead session bus is not,
   and reopening then fails with `BusUnavailable` saying why);
+* several backends may share one `Bus` (`share()`): each closes it when done, and the
+  connection closes with the last of them;
 * jeepney's threaded router receives on one thread and hands each reply to the thread waiting
   for it, so any host thread may `call`, each with a timeout: a service that never answers costs
   that call its timeout and nothing else;
@@ -93,6 +95,7 @@ class Bus:
         self._lock = threading.Lock()
         self._router: DBusRouter | None = None
         self._signals: list[Signal] = []
+        self._users = 1
 
     @classmethod
     def system(cls) -> Bus:
@@ -126,9 +129,19 @@ class Bus:
         self._signals.append(signal)
         return signal
 
-    def close(self) -> None:
-        """Close the connection (it opens again on the next call)."""
+    def share(self) -> Bus:
+        """This bus, for one more user, who closes it when done (see `close`)."""
         with self._lock:
+            self._users += 1
+        return self
+
+    def close(self) -> None:
+        """Close the connection (it opens again on the next call); a shared bus closes it
+        when its last user does."""
+        with self._lock:
+            self._users = max(0, self._users - 1)
+            if self._users:
+                return
             router, self._router = self._router, None
         if router is not None:
             _close(router)

@@ -18,7 +18,7 @@ learnt once, by a trial lock released at once.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from ...abc import KeepAwakeBackend, Probe
 from .dbus import Bus, BusUnavailable, CallFailed, method
@@ -48,6 +48,8 @@ class LogindInhibitor(KeepAwakeBackend):
     """Idle and system sleep blocked by a logind inhibitor lock while held."""
 
     name = "logind"
+    #: It takes a share of the survey's system bus connection (`bus`).
+    system_bus: ClassVar[bool] = True
 
     def __init__(self, bus: Bus | None = None) -> None:
         self._bus = bus if bus is not None else Bus.system()
