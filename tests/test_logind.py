@@ -48,7 +48,8 @@ def inhibitors() -> list[Lock]:
 
 
 def locks_of(who: str) -> list[Lock]:
-    return [lock for lock in inhibitors() if lock[1].startswith(who)]
+    """The locks of app `who` (alone, or first of several: "APP and N more")."""
+    return [lock for lock in inhibitors() if lock[1] == who or lock[1].startswith(f"{who} and ")]
 
 
 @pytest.fixture(autouse=True)
@@ -101,7 +102,8 @@ def test_two_sessions_share_one_lock_that_says_so(host: EmbeddedHost) -> None:
     assert lock[2].endswith("; 2 sessions")
     first.invalidate()
     assert host.settle()
-    assert [lock[1] for lock in locks_of("org.example.logind-")] == ["org.example.logind-c"]
+    assert locks_of("org.example.logind-b") == []
+    assert [lock[1] for lock in locks_of("org.example.logind-c")] == ["org.example.logind-c"]
 
 
 HOLDER = """
