@@ -1,14 +1,17 @@
 """`xrs doctor`: what this machine can do for sessions, backend by backend.
 
 Every candidate backend of every capability is probed (`_backends.select.survey`), in priority
-order, and shown with whether it works here, whether it was chosen, and why. The exit status
-says whether sessions can do their main job: 0 when keep-awake has a working backend, 1 when it
-has none (the machine would be free to sleep during a session).
+order, and shown with whether it works here, whether it was chosen, and why. The terminal, which
+an app follows only when it asks (`follow_terminal()`), is shown as `app-state`, never chosen.
+The exit status says whether sessions can do their main job: 0 when keep-awake has a working
+backend, 1 when it has none (the machine would be free to sleep during a session).
 """
 
 from __future__ import annotations
 
-from .._backends.select import Candidate, Survey, survey
+from dataclasses import replace
+
+from .._backends.select import Candidate, Survey, survey, terminal_source
 
 __all__ = ["EXIT_NO_KEEP_AWAKE", "diagnose", "report"]
 
@@ -22,6 +25,12 @@ def diagnose() -> tuple[str, int]:
     """The report and the exit status."""
     found = survey(everything=True)
     found.backends.close()
+    terminal = terminal_source()
+    if terminal is not None:  # apps opt in (`follow_terminal()`): shown, never chosen here
+        found = replace(
+            found, candidates=(*found.candidates, Candidate("app-state", terminal.probe(), False))
+        )
+        terminal.close()
     return report(found), 0 if found.working("keep-awake") else EXIT_NO_KEEP_AWAKE
 
 
