@@ -31,6 +31,8 @@ BENCHMARKS = (
     "bench_churn.py",
     "bench_memory.py",
     "bench_alert_sound.py",
+    "bench_keep_awake.py",
+    "bench_xrs_run.py",
 )
 _CPUINFO = Path("/proc/cpuinfo")
 
@@ -213,7 +215,46 @@ def rows(results: dict[str, Any]) -> list[Row]:
         *churn_rows(results["engine_churn"]),
         *memory_rows(results["engine_memory"]),
         *sound_rows(results["alert_sound"]),
+        *keep_awake_rows(results["keep_awake"], results["xrs_run"]),
     ]
+
+
+def keep_awake_rows(lock: dict[str, Any], run: dict[str, Any]) -> list[Row]:
+    """The logind lock after `start()`, and what a real keep-awake adds to `xrs run`."""
+    rows: list[Row] = []
+    if "skipped" in lock:
+        rows.append(Row("Keep-awake: `start()` to the lock in `ListInhibitors`", "skipped",
+                        lock["skipped"], "-", "-", True))  # fmt: skip
+    else:
+        ours, peer = lock["ours"], lock["peer"]
+        rows.append(
+            Row(
+                f"Keep-awake: `start()` to our lock in logind's `ListInhibitors`, p99 "
+                f"({lock['rounds']} rounds)",
+                f"{ours['p99_ms']:.2f} ms (p50 {ours['p50_ms']:.2f})",
+                f"{peer['p99_ms']:.2f} ms (p50 {peer['p50_ms']:.2f}; bare `Inhibit` on a fresh "
+                "connection)",
+                f"{lock['ratio']:.2f}x",
+                f"< {lock['target_ratio']:g}x",
+                bool(lock["passed"]),
+            )
+        )
+    if "skipped" in run:
+        rows.append(Row("Keep-awake added to `xrs run -- true`", "skipped", run["skipped"],
+                        "-", "-", True))  # fmt: skip
+    else:
+        rows.append(
+            Row(
+                f"Keep-awake added to `xrs run -q -- true` (median of {run['runs']} paired "
+                "differences)",
+                f"{run['added_ms']:+.1f} ms ({run['real_ms']:.0f} ms with logind)",
+                f"{run['logging_ms']:.0f} ms (`--backend keep-awake=log-keep-awake`)",
+                "-",
+                f"<= {run['target_ms']:g} ms",
+                bool(run["passed"]),
+            )
+        )
+    return rows
 
 
 # ---------------------------------------------------------------------- results.md

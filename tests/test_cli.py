@@ -648,3 +648,40 @@ def test_doctor_fails_and_says_why_without_a_keep_awake(
     assert "cannot reach the system bus" in rows["logind"]
     assert rows["log-keep-awake"].split()[2:4] == ["no", "*"]  # the stand-in, chosen
     assert result.output.splitlines()[-1].startswith("no keep-awake backend works here")
+
+
+def test_a_backend_can_be_chosen_by_name() -> None:
+    """keep-awake=log-keep-awake: a session that does not keep the machine awake, on purpose."""
+    result = CliRunner().invoke(
+        cli, ["run", "--backend", "keep-awake=log-keep-awake", "--", sys.executable, "-c", "pass"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "keep-awake: logs only: does not keep the machine awake" in result.output
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("sound=x", "'sound=x' is not CAPABILITY=NAME with CAPABILITY one of keep-awake,"),
+        ("keep-awake=nope", "no keep-awake backend is called 'nope': choose from logind,"),
+        ("keep-awake", "'keep-awake' is not CAPABILITY=NAME"),
+    ],
+)
+def test_a_backend_that_does_not_exist_is_a_usage_error(value: str, message: str) -> None:
+    result = CliRunner().invoke(cli, ["run", "--backend", value, "--", "true"])
+    assert result.exit_code == 2
+    assert message in " ".join(result.output.split())
+
+
+def test_a_backend_that_cannot_work_here_is_refused_before_the_command_runs(
+    tmp_path: Path,
+) -> None:
+    """No desktop portal runs on this machine's session bus (or there is no session bus)."""
+    marker = tmp_path / "ran"
+    result = CliRunner().invoke(
+        cli, ["run", "--backend", "keep-awake=desktop-portal", "--", "touch", str(marker)]
+    )
+    assert result.exit_code == 2
+    assert "the keep-awake backend desktop-portal cannot work here" in result.output
+    assert "the command was not run" in result.output
+    assert not marker.exists()

@@ -23,7 +23,7 @@ from __future__ import annotations
 import importlib
 import logging
 import sys
-from collections.abc import Callable
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -43,7 +43,17 @@ from ..abc import (
 from .null import LogEventSink, LoggingAlerts, LoggingKeepAwake, LoggingWakeAlarm
 from .process_cpu import ProcessTreeCpu
 
-__all__ = ["Backends", "Candidate", "Survey", "embedded_backends", "survey", "terminal_source"]
+__all__ = [
+    "CHOOSABLE",
+    "BackendUnavailable",
+    "Backends",
+    "Candidate",
+    "Survey",
+    "embedded_backends",
+    "names",
+    "survey",
+    "terminal_source",
+]
 
 log = logging.getLogger("extended_runtime.backends")
 
@@ -117,21 +127,45 @@ _LINUX: dict[str, tuple[str, ...]] = {
 }
 
 #: The stand-in used when no candidate of a capability works.
-_FALLBACK: dict[str, Callable[[], Backend]] = {
+_FALLBACK: dict[str, type[Backend]] = {
     "keep-awake": LoggingKeepAwake,
     "wake-alarm": LoggingWakeAlarm,
     "alerts": LoggingAlerts,
 }
 
 
-def survey(*, everything: bool = False, platform: str = sys.platform) -> Survey:
+#: The capabilities a user may choose a backend for, by name (`survey(prefer=...)`).
+CHOOSABLE = ("keep-awake", "wake-alarm", "alerts")
+
+
+class BackendUnavailable(ValueError):
+    """A backend asked for by name does not exist, or cannot work here (the message says)."""
+
+
+def names(capability: str, platform: str = sys.platform) -> list[str]:
+    """The backends of `capability` on this platform, by name, in priority order."""
+    table = _LINUX if platform.startswith("linux") else {}
+    return [_class(path).name for path in table.get(capability, ())] + [_FALLBACK[capability].name]
+
+
+def survey(
+    *,
+    everything: bool = False,
+    prefer: Mapping[str, str] | None = None,
+    platform: str = sys.platform,
+) -> Survey:
     """Choose the backends of this machine, probing candidates in priority order until one
-    works (`everything`: probe the rest too, for `xrs doctor`)."""
+    works (`everything`: probe the rest too, for `xrs doctor`). `prefer` names the backend to
+    use for some capabilities instead; one that cannot work here raises `BackendUnavailable`."""
     table = _LINUX if platform.startswith("linux") else {}
     trial = _Trial(everything)
     try:
         chosen: dict[str, Backend] = {}
-        for capability in ("keep-awake", "wake-alarm", "alerts"):
+        for capability in CHOOSABLE:
+            wanted = (prefer or {}).get(capability)
+            if wanted is not None:
+                chosen[capability] = trial.named(capability, wanted, table.get(capability, ()))
+                continue
             found = trial.first_usable(capability, table.get(capability, ()))
             if found is None:
                 found = _FALLBACK[capability]()
@@ -201,6 +235,27 @@ class _Trial:
         if not chosen:
             backend.close()
         return backend if chosen else None
+
+    def named(self, capability: str, name: str, paths: tuple[str, ...]) -> Backend:
+        """The backend called `name`: a stand-in always, a real one only if it works here."""
+        stand_in = _FALLBACK[capability]
+        if name == stand_in.name:
+            backend = stand_in()
+            self.candidates.append(Candidate(capability, backend.probe(), True))
+            return backend
+        for path in paths:
+            if _class(path).name == name:
+                found = self.usable(capability, path, first=True)
+                if found is None:
+                    why = self.candidates[-1].probe.detail
+                    raise BackendUnavailable(
+                        f"the {capability} backend {name} cannot work here: {why}"
+                    )
+                return found
+        choices = ", ".join(names(capability))
+        raise BackendUnavailable(
+            f"no {capability} backend is called {name!r}: choose from {choices}"
+        )
 
     def done(self) -> None:
         """The survey lets go of its own share of the system bus."""

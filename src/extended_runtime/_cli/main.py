@@ -71,6 +71,32 @@ def _check_app_id(ctx: click.Context, param: click.Parameter, value: str | None)
         ) from None
 
 
+def _check_backends(
+    ctx: click.Context, param: click.Parameter, values: tuple[str, ...]
+) -> tuple[tuple[str, str], ...]:
+    """`--backend CAPABILITY=NAME`, each checked against the backends of this machine."""
+    from .._backends.select import CHOOSABLE, names
+
+    chosen: list[tuple[str, str]] = []
+    for value in values:
+        capability, sep, name = value.partition("=")
+        if not sep or capability not in CHOOSABLE or not name:
+            raise click.BadParameter(
+                f"{value!r} is not CAPABILITY=NAME with CAPABILITY one of {', '.join(CHOOSABLE)}",
+                ctx,
+                param,
+            )
+        known = names(capability)
+        if name not in known:
+            raise click.BadParameter(
+                f"no {capability} backend is called {name!r}: choose from {', '.join(known)}",
+                ctx,
+                param,
+            )
+        chosen.append((capability, name))
+    return tuple(chosen)
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="extended-runtime", prog_name="xrs")
 def cli() -> None:
@@ -113,6 +139,16 @@ def cli() -> None:
     show_default=True,
     help="Seconds between SIGTERM and SIGKILL when the session ends first.",
 )
+@click.option(
+    "--backend",
+    "backends",
+    multiple=True,
+    metavar="CAPABILITY=NAME",
+    callback=_check_backends,
+    help="Use this backend for keep-awake, wake-alarm or alerts instead of the first that "
+    "works here (names as `xrs doctor` shows them); e.g. keep-awake=log-keep-awake runs "
+    "without keeping the machine awake. Repeatable.",
+)
 @click.option("-q", "--quiet", is_flag=True, help="Do not print session events (errors still).")
 @click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
 @click.pass_context
@@ -123,6 +159,7 @@ def run(  # noqa: PLR0917 (click passes options as arguments)
     limit: float | None,
     cpu_budget: float | None,
     grace: float,
+    backends: tuple[tuple[str, str], ...],
     quiet: bool,
     command: tuple[str, ...],
 ) -> None:
@@ -153,7 +190,9 @@ def run(  # noqa: PLR0917 (click passes options as arguments)
         policy = session_policy(kind, limit, cpu_budget)
     except ValueError as error:
         raise click.BadParameter(str(error), ctx, param_hint="'--limit'") from None
-    options = RunOptions(kind, command, policy, app_id=app_id, grace=grace, quiet=quiet)
+    options = RunOptions(
+        kind, command, policy, app_id=app_id, grace=grace, quiet=quiet, backends=backends
+    )
     make_host = ctx.obj if callable(ctx.obj) else None
     ctx.exit(run_in_session(options, make_host))
 

@@ -75,6 +75,7 @@ __all__ = [
     "EXIT_NOT_EXECUTABLE",
     "EXIT_NOT_FOUND",
     "EXIT_SESSION_REFUSED",
+    "EXIT_USAGE",
     "HostFactory",
     "RunOptions",
     "run_in_session",
@@ -83,6 +84,8 @@ __all__ = [
 
 #: `xrs run` exits with this when the session cannot start (the command did not run).
 EXIT_SESSION_REFUSED = 75
+#: ... with this when it was asked for what cannot be (a backend that cannot work here).
+EXIT_USAGE = 2
 #: ... and with these when the command cannot be executed, as shells do.
 EXIT_NOT_EXECUTABLE = 126
 EXIT_NOT_FOUND = 127
@@ -107,6 +110,8 @@ class RunOptions:
     app_id: str | None = None
     grace: float = 5.0
     quiet: bool = False
+    #: Backends chosen by name (`--backend CAPABILITY=NAME`), else the first that works.
+    backends: tuple[tuple[str, str], ...] = ()
 
 
 def session_policy(
@@ -140,12 +145,29 @@ def run_in_session(options: RunOptions, make_host: HostFactory | None = None) ->
     seam for tests, which pass a host whose system conditions refuse sessions, or whose policy
     samples the CPU more often.
     """
+    from .._backends.select import BackendUnavailable
+
+    try:
+        make = make_host or _host_maker(options)
+    except BackendUnavailable as error:  # a backend asked for by name cannot work here
+        _error(f"{error}; the command was not run")
+        return EXIT_USAGE
     with _Inbox() as inbox, _Signals(inbox) as signals:
-        host = (make_host or EmbeddedHost)(options.policy)
+        host = make(options.policy)
         try:
             return _Runner(host, options, signals, inbox).run()
         finally:
             host.close()
+
+
+def _host_maker(options: RunOptions) -> HostFactory:
+    """An embedded host with the backends asked for by name, the first that work for the rest."""
+    if not options.backends:
+        return EmbeddedHost
+    from .._backends.select import survey
+
+    chosen = survey(prefer=dict(options.backends)).backends
+    return lambda policy: EmbeddedHost(policy, backends=chosen)
 
 
 # ---------------------------------------------------------------------- notes and signals
