@@ -263,6 +263,23 @@ def test_an_unknown_command_exits_127_even_when_quiet() -> None:
     assert result.stderr == "xrs run: command not found: no-such-command-xrs\n"
 
 
+def test_an_unknown_command_never_starts_a_session() -> None:
+    hosts = Hosts()
+    result = _invoke("run", "--", "no-such-command-xrs", make_host=hosts)
+    assert result.exit_code == EXIT_NOT_FOUND
+    assert result.stderr == "xrs run: command not found: no-such-command-xrs\n"  # no events
+    assert hosts.made == []  # not even a host, so nothing was held
+
+
+def test_a_missing_path_and_a_directory_are_refused_before_a_session(tmp_path: Path) -> None:
+    missing = _invoke("run", "--", str(tmp_path / "gone"))
+    assert missing.exit_code == EXIT_NOT_FOUND
+    assert missing.stderr == f"xrs run: command not found: {tmp_path / 'gone'}\n"
+    directory = _invoke("run", "--", str(tmp_path))
+    assert directory.exit_code == EXIT_NOT_EXECUTABLE
+    assert directory.stderr == f"xrs run: command not executable: {tmp_path}\n"
+
+
 def test_a_command_that_is_not_executable_exits_126(tmp_path: Path) -> None:
     script = tmp_path / "script"
     script.write_text("#!/bin/sh\nexit 0\n")

@@ -2,8 +2,9 @@
 
 The flow, in the main thread plus the host's threads and one thread that waits for the child:
 
-1. catch SIGTERM, SIGHUP and SIGINT from the very start (`_Signals`), so a signal can never
-   kill `xrs` and leave its command behind; the handlers are restored on the way out;
+1. refuse a command that cannot run (not found, not executable) before anything else, so a typo
+   never starts a session; then catch SIGTERM, SIGHUP and SIGINT (`_Signals`), so a signal can
+   never kill `xrs` and leave its command behind; the handlers are restored on the way out;
 2. build an app (`--app-id`, else `xrs.run.<command name>`) of the chosen type on a host whose
    policy carries `--limit` (never longer than the type's own) and `--cpu-budget`, and make its
    state follow the controlling terminal, if there is one (`follow_terminal`): `xrs` started in
@@ -42,6 +43,7 @@ from __future__ import annotations
 import contextlib
 import enum
 import os
+import shutil
 import signal
 import string
 import subprocess
@@ -147,6 +149,10 @@ def run_in_session(options: RunOptions, make_host: HostFactory | None = None) ->
     """
     from .._backends.select import BackendUnavailable
 
+    missing = _unrunnable(options.command[0])
+    if missing is not None:  # say so before a session starts, not after
+        _error(missing[1])
+        return missing[0]
     try:
         make = make_host or _host_maker(options)
     except BackendUnavailable as error:  # a backend asked for by name cannot work here
@@ -439,6 +445,24 @@ class _Runner:
             f"being stopped; for CPU-heavy work run with --cpu-budget none, or a higher budget "
             f"such as --cpu-budget {budget * 4:g}"
         )
+
+
+def _unrunnable(program: str) -> tuple[int, str] | None:
+    """Why `program` cannot run, as an exit status and a message; `None` when it looks runnable.
+
+    Checked before the session starts, so a typo never holds the machine awake even for a
+    moment; `_spawn` still handles the program vanishing in between.
+    """
+    if os.sep in program:
+        path = Path(program)
+        if not path.exists():
+            return EXIT_NOT_FOUND, f"command not found: {program}"
+        if path.is_dir() or not os.access(path, os.X_OK):
+            return EXIT_NOT_EXECUTABLE, f"command not executable: {program}"
+        return None
+    if shutil.which(program) is None:
+        return EXIT_NOT_FOUND, f"command not found: {program}"
+    return None
 
 
 def _spawn(command: tuple[str, ...]) -> subprocess.Popen[bytes] | int:
