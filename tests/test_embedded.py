@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import sys
 import threading
+import types
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import timedelta
@@ -113,6 +115,22 @@ def test_async_session_hears_its_delegate_on_its_loop(host: EmbeddedHost) -> Non
     assert (reason, error) == (InvalidationReason.NONE, None)
     assert [name for name, _ in recorder.calls] == ["did_start", "did_invalidate"]
     assert {thread for _, thread in recorder.calls} == {threading.main_thread().name}
+
+
+def test_a_session_made_while_another_thread_imports_asyncio_uses_the_delegate_thread(
+    host: EmbeddedHost, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A library loading asyncio lazily on its own thread leaves it half imported for a moment:
+    a session made then has no loop of its own thread, and must not fail on the half module."""
+    monkeypatch.setitem(sys.modules, "asyncio", types.ModuleType("asyncio"))  # half imported
+    recorder = ThreadRecorder()
+    session = ExtendedRuntimeSession(_app(host, "org.example.race", SessionType.SELF_CARE))
+    monkeypatch.undo()
+    session.delegate = recorder
+    session.start()
+    session.invalidate()
+    assert recorder.ended.wait(10)
+    assert recorder.calls == [("did_start", "xrs-delegate"), ("did_invalidate", "xrs-delegate")]
 
 
 def test_async_session_expiring_hears_all_three_calls_on_its_loop(host: EmbeddedHost) -> None:

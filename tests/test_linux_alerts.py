@@ -190,6 +190,23 @@ def test_an_unplugged_pad_is_dropped_and_the_next_one_is_looked_for() -> None:
     assert len(pads[1].played) == 1
 
 
+def test_playing_without_a_device_loads_neither_evdev_nor_asyncio() -> None:
+    """evdev imports asyncio: loaded on an alerts thread for nothing, it once raced an app's own
+    first use of asyncio. Checked in a fresh interpreter, where nothing else loaded them."""
+    code = (
+        "import sys\n"
+        "from extended_runtime._backends.linux.haptics import Rumble\n"
+        "from extended_runtime._backends.linux.patterns import PATTERNS\n"
+        "from extended_runtime import HapticType\n"
+        "played = Rumble(find=lambda: []).play('s1', PATTERNS[HapticType.RETRY].buzzes)\n"
+        "print(played, 'evdev' in sys.modules, 'asyncio' in sys.modules)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=False
+    )
+    assert result.stdout.split() == ["False", "False", "False"], result.stderr
+
+
 def test_without_a_rumble_device_the_probe_says_so() -> None:
     probe = Rumble(find=lambda: []).probe()
     assert not probe.available

@@ -537,11 +537,17 @@ def _settle(future: Any) -> None:
 
 
 def _running_loop() -> object | None:
-    asyncio = sys.modules.get("asyncio")
-    if asyncio is None:
+    """This thread's running asyncio loop, if any, without importing asyncio.
+
+    asyncio may be absent (then no loop runs), or half imported right now by another thread
+    (a library loading it lazily): then it is not this thread's, so no loop runs here either,
+    and reading an attribute it does not have yet must not fail the session.
+    """
+    get_running_loop = getattr(sys.modules.get("asyncio"), "get_running_loop", None)
+    if get_running_loop is None:
         return None
     try:
-        loop: object = asyncio.get_running_loop()
+        loop: object = get_running_loop()
     except RuntimeError:
         return None
     return loop

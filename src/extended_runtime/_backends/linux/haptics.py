@@ -129,11 +129,14 @@ class Rumble:
 
     def play(self, key: str, buzzes: Iterable[Buzz]) -> bool:
         """Play the pattern on every device (replacing what plays); whether any device took it."""
-        pattern = effects(buzzes)
         with self._lock:
             self._stop_all()
             self._owner = key
-            played = [device for device in list(self._found()) if self._play_on(device, pattern)]
+            devices = list(self._found())
+            if not devices:  # nothing to rumble: evdev need not even be loaded
+                return False
+            pattern = effects(buzzes)
+            played = [device for device in devices if self._play_on(device, pattern)]
         return bool(played)
 
     def stop(self, key: str) -> None:
