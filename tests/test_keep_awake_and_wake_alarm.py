@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from extended_runtime import ApplicationState, ExtendedRuntimeSession, SessionState
+from extended_runtime import ApplicationState, ExtendedRuntimeSession, SessionState, SessionType
+from extended_runtime._core.engine import Engine
+from extended_runtime._core.events import KeepAwake, Output
 from extended_runtime.testing import VirtualHost
 
 from .helpers import ALARM, MINDFULNESS, SELF_CARE, T0, sec
@@ -83,3 +85,29 @@ def test_wake_alarm_follows_the_next_start_after_one_fires(host: VirtualHost) ->
     host.advance(timedelta(hours=1))
     assert first.state is _S.RUNNING
     assert host.wake_alarm_at == T0 + timedelta(hours=3)
+
+
+def test_the_keep_awake_label_follows_the_running_sessions() -> None:
+    """Who and why name the longest-running session and count the rest; an output comes only
+    when that changes (a session refused, or one that ends while others run, changes it)."""
+    engine = Engine()
+    for app in ("org.example.a", "org.example.b"):
+        engine.register_app(app, SessionType.MINDFULNESS)
+
+    def labels(outputs: list[Output]) -> list[tuple[bool, str, str]]:
+        return [(o.held, o.who, o.why) for o in outputs if isinstance(o, KeepAwake)]
+
+    until = f"until {T0 + timedelta(hours=1):%H:%M:%S} UTC"
+    assert labels(engine.start("s1", "org.example.a", T0)) == [
+        (True, "org.example.a", f"mindfulness session {until}")
+    ]
+    assert labels(engine.start("s2", "org.example.a", T0)) == [], "refused: nothing changed"
+    later = T0 + sec(60)
+    assert labels(engine.start("s3", "org.example.b", later)) == [
+        (True, "org.example.a and 1 more", f"mindfulness session {until}; 2 sessions")
+    ]
+    b_until = f"until {later + timedelta(hours=1):%H:%M:%S} UTC"
+    assert labels(engine.invalidate("s1", "org.example.a", later)) == [
+        (True, "org.example.b", f"mindfulness session {b_until}")
+    ]
+    assert labels(engine.invalidate("s3", "org.example.b", later)) == [(False, "", "")]

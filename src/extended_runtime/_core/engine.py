@@ -104,6 +104,9 @@ class Engine:
         self._meter = CpuMeter(self.policy, self._timers, cpu)
         self._out: list[Output] = []
         self._keep_awake = _RELEASED
+        #: The running sessions changed since the keep-awake was last worked out.
+        self._running_changed = False
+        self._first_label = ("", "", "")  # the longest-running session's id, who and why
         self._wake_at: datetime | None = None
         self._fire: dict[TimerKind, Callable[[LiveSession, datetime], None]] = {
             TimerKind.EXPIRE: self._on_expire,
@@ -371,6 +374,7 @@ class Engine:
         session.run = Run(now, expires)
         app.running = session
         self._running[session.id] = session
+        self._running_changed = True
         started = SessionStarted(
             at=now,
             app_id=app.app_id,
@@ -462,7 +466,8 @@ class Engine:
             app.running = None
         if app.scheduled is session:
             app.scheduled = None
-        self._running.pop(session.id, None)
+        if self._running.pop(session.id, None) is not None:
+            self._running_changed = True
         self._sessions.pop(session.id, None)
         if previous is _S.SCHEDULED:
             self._timers.cancel_start(session)
@@ -530,10 +535,12 @@ class Engine:
 
     def _finish(self) -> list[Output]:
         """Add keep-awake and wake-alarm changes, and hand the outputs over."""
-        keep = self._keep_awake_for()
-        if keep != self._keep_awake:
-            self._keep_awake = keep
-            self._out.append(keep)
+        if self._running_changed:  # the label is worked out only when the running set changed
+            self._running_changed = False
+            keep = self._keep_awake_for()
+            if keep != self._keep_awake:
+                self._keep_awake = keep
+                self._out.append(keep)
         earliest = self._timers.earliest_start()
         wake = None if earliest is None else earliest.start_date
         if wake != self._wake_at:
@@ -549,12 +556,15 @@ class Engine:
         if not running:
             return _RELEASED
         first = next(iter(running.values()))
+        if self._first_label[0] != first.id:  # formatted once per longest-running session
+            expires = first.started.expires_at
+            until = f"until {expires:%H:%M:%S} UTC" if expires is not None else "without a limit"
+            self._first_label = (first.id, first.app.app_id, f"{first.type.value} session {until}")
+        _, who, why = self._first_label
         others = len(running) - 1
-        who = first.app.app_id + (f" and {others} more" if others else "")
-        expires = first.started.expires_at
-        until = f"until {expires:%H:%M:%S} UTC" if expires is not None else "without a limit"
-        why = f"{first.type.value} session {until}"
-        return KeepAwake(True, who, why + (f"; {others + 1} sessions" if others else ""))
+        if not others:
+            return KeepAwake(True, who, why)
+        return KeepAwake(True, f"{who} and {others} more", f"{why}; {others + 1} sessions")
 
     # ------------------------------------------------------------------ alerts
 

@@ -220,7 +220,10 @@ class Host(ABC):
     def _attach(self, link: SessionLink) -> None:
         """`link` hears its session's events from now on, until its app's process exits."""
         self._links[link.session_id] = link
-        self._held_by.setdefault(link.app.app_id, weakref.WeakSet()).add(link)
+        held = self._held_by.get(link.app.app_id)
+        if held is None:  # not `setdefault`, which would build a set on every call
+            held = self._held_by[link.app.app_id] = weakref.WeakSet()
+        held.add(link)
 
     def start(self, link: SessionLink) -> None:
         def command() -> list[Output]:
