@@ -47,6 +47,7 @@ from .port import AppRecord, SessionLink
 
 if TYPE_CHECKING:
     from .._core.events import (
+        ExpirationMoved,
         SessionEvent,
         SessionHandedOver,
         SessionInvalidated,
@@ -373,10 +374,10 @@ class _Link:
         return self._session
 
     def mirror(self, event: SessionEvent) -> None:
-        started, _, invalidated = _kinds()
+        started, _, invalidated, moved = _kinds()
         session = self._session
         session._state = event.state
-        if isinstance(event, started):
+        if isinstance(event, started | moved):
             session._expiration = event.expiration_date
         elif isinstance(event, invalidated):
             session._reason, session._error = event.reason, event.error
@@ -419,7 +420,7 @@ class _Link:
         return _Watching(self._watchers, watcher)
 
     def _dispatch(self, event: SessionEvent) -> None:
-        started, warned, invalidated = _kinds()
+        started, warned, invalidated, _ = _kinds()
         session = self._session
         delegate = session._delegate
         if delegate is not None and not self.detached:
@@ -469,12 +470,19 @@ def adopt(app: AppRecord, event: SessionHandedOver) -> SessionLink:
 
 
 @functools.cache
-def _kinds() -> tuple[type[SessionStarted], type[SessionWillExpire], type[SessionInvalidated]]:
+def _kinds() -> tuple[
+    type[SessionStarted], type[SessionWillExpire], type[SessionInvalidated], type[ExpirationMoved]
+]:
     """The event classes a session mirrors, loaded once, on first use: `import extended_runtime`
     does not need them, and an import statement per event would cost more than the event."""
-    from .._core.events import SessionInvalidated, SessionStarted, SessionWillExpire
+    from .._core.events import (
+        ExpirationMoved,
+        SessionInvalidated,
+        SessionStarted,
+        SessionWillExpire,
+    )
 
-    return SessionStarted, SessionWillExpire, SessionInvalidated
+    return SessionStarted, SessionWillExpire, SessionInvalidated, ExpirationMoved
 
 
 def _parse_repeat(

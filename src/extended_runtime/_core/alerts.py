@@ -116,6 +116,11 @@ class AlertRepetition(Generic[S]):
         assert self._last_at is not None  # a play came first
         self._arm(max(self._last_at + timedelta(seconds=delay), now))
 
+    def shift(self, delta: timedelta) -> None:
+        """The wall clock was set by `delta` (the armed timer moves with the engine's)."""
+        if self._last_at is not None:
+            self._last_at += delta
+
     def stop(self) -> None:
         """Cancel whatever is armed (the session ended, or its app's process did); later
         answers are stale, and nothing plays until the app or the host alerts again."""

@@ -22,6 +22,10 @@ from typing import Protocol
 
 __all__ = ["Clock", "SystemClock", "as_utc", "to_seconds"]
 
+#: The clock of `SystemClock.elapsed`: Linux's BOOTTIME counts suspended time; elsewhere the
+#: monotonic clock stands in (macOS's counts suspended time too; others may stop during it).
+_ELAPSED: int = getattr(time, "CLOCK_BOOTTIME", time.CLOCK_MONOTONIC)
+
 
 class Clock(Protocol):
     """A source of time: wall-clock instants in UTC and a monotonic reading for durations."""
@@ -32,6 +36,12 @@ class Clock(Protocol):
 
     def monotonic(self) -> float:
         """Seconds on a clock that never jumps; only differences mean anything."""
+        ...
+
+    def elapsed(self) -> float:
+        """Seconds on a clock that never jumps and counts time the machine spent suspended;
+        only differences mean anything. Set against `now()`, it tells a wall-clock set (the
+        two move apart) from a suspend (both move on together)."""
         ...
 
     def wait(self, condition: threading.Condition, timeout: float | None) -> None:
@@ -47,6 +57,9 @@ class SystemClock:
 
     def monotonic(self) -> float:
         return time.monotonic()
+
+    def elapsed(self) -> float:
+        return time.clock_gettime(_ELAPSED)
 
     def wait(self, condition: threading.Condition, timeout: float | None) -> None:
         condition.wait(timeout)

@@ -51,6 +51,7 @@ from .events import (
     AlertPlayed,
     AutoLaunchAnswered,
     EffectFailed,
+    ExpirationMoved,
     KeepAwake,
     LaunchApp,
     Output,
@@ -511,6 +512,37 @@ class Engine:
             else:
                 self._fire[kind](session, now)
         return self._finish()
+
+    def clock_set(self, delta: timedelta, now: datetime) -> list[Output]:
+        """The wall clock was set by `delta` (`now` is the new time): fire what became due.
+
+        Scheduled starts are wall-clock instants and stay: a forward set past one starts it now
+        (its lateness shows the set), a backward set puts it further off. A running session's
+        budget is a length of real time, so its timers (expiry, warning, alerts, the handover
+        deadline, CPU samples) and its expiration move with the clock, each session told with
+        `ExpirationMoved`: the session ends after its full budget whichever way the clock went.
+        """
+        self._timers.shift(delta)
+        self._meter.shift(delta)
+        for session in self._running.values():
+            run = session.started
+            run.started_at += delta
+            if run.alerts is not None:
+                run.alerts.shift(delta)
+            if run.expires_at is not None:
+                run.expires_at += delta
+                moved = ExpirationMoved(
+                    at=now,
+                    app_id=session.app.app_id,
+                    session_id=session.id,
+                    state=session.state,
+                    expiration_date=run.expires_at,
+                    moved_by=delta,
+                )
+                self._emit(session, moved)
+        self._running_changed = True  # the keep-awake label names the expiry
+        self._first_label = ("", "", "")
+        return self.advance(now)
 
     def _on_expire(self, session: LiveSession, now: datetime) -> None:
         session.started.expiry = None

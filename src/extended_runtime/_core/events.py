@@ -47,6 +47,7 @@ __all__ = [
     "Effect",
     "EffectFailed",
     "Event",
+    "ExpirationMoved",
     "KeepAwake",
     "LaunchApp",
     "Output",
@@ -110,6 +111,15 @@ class SessionWillExpire(SessionEvent):
     """The session will expire at `expiration_date`; finish up."""
 
     expiration_date: datetime
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ExpirationMoved(SessionEvent):
+    """The wall clock was set by `moved_by`: the session keeps the rest of its budget, so its
+    `expiration_date` moved with the clock. No delegate call; the session object shows it."""
+
+    expiration_date: datetime
+    moved_by: timedelta
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

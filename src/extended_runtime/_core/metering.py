@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import Enum
 
 from .enums import SessionType
@@ -98,6 +98,14 @@ class CpuMeter:
         self._trees: dict[str, _Tree] = {}
         self._sampled: dict[str, _Tree] = {}  # trees read at every tick
         self._tick: Entry | None = None
+
+    def shift(self, delta: timedelta) -> None:
+        """The wall clock was set by `delta`: move the instants of the readings with it, so the
+        window keeps covering the same stretch of real time."""
+        for tree in self._trees.values():
+            tree.samples = deque((at + delta, value) for at, value in tree.samples)
+            if tree.checked is not None:
+                tree.checked = (tree.checked[0] + delta, tree.checked[1])
 
     def start(self, session: LiveSession, now: datetime) -> SampleCpu | None:
         """Meter a session that now runs in its app's current process; maybe read its tree."""

@@ -29,7 +29,7 @@ it drops, so pruning adds O(1) per cancel, amortised.
 from __future__ import annotations
 
 import heapq
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import IntEnum
 from typing import Any, Generic, TypeVar
 
@@ -120,6 +120,15 @@ class TimerQueue(Generic[S]):
             self._main = [e for e in self._main if e[3] is not _CANCELLED]
             heapq.heapify(self._main)
             self._dead = 0
+
+    def shift(self, delta: timedelta) -> None:
+        """Move every main-heap timer by `delta`; the starts stay where they are.
+
+        The wall clock was set: a running session's timers measure durations and move with it,
+        scheduled starts are wall-clock instants and do not. A uniform shift keeps heap order.
+        """
+        for entry in self._main:
+            entry[0] += delta
 
     def add_start(self, at: datetime, subject: S) -> None:
         """Arm `subject`'s start at `at` (a subject has at most one start)."""

@@ -30,7 +30,7 @@ import threading
 import weakref
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Collection, Iterable
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
 
@@ -47,6 +47,7 @@ from .._core.events import (
     AlertPlayed,
     EffectFailed,
     Event,
+    ExpirationMoved,
     KeepAwake,
     LaunchApp,
     Output,
@@ -94,6 +95,7 @@ class Host(ABC):
             SessionScheduled: self._on_session_event,
             SessionStarted: self._on_session_event,
             SessionWillExpire: self._on_session_event,
+            ExpirationMoved: self._on_session_event,
             SessionInvalidated: self._on_invalidated,
             AlertPlayed: self._on_alert_played,
             SessionHandedOver: self._on_handed_over,
@@ -293,7 +295,7 @@ class Host(ABC):
         if store is not None and isinstance(event, FOLDED):
             job = Job("store", store.name, partial(_keep, store, event), event.app_id)
             self._effects.submit("store", job)
-        if sink is None and not isinstance(event, LOGGED):
+        if sink is None and not (isinstance(event, LOGGED) or _late(event)):
             return
         # a failure to record an EffectFailed is logged only: reporting it would loop
         effect = "record-failure" if isinstance(event, EffectFailed) else "record"
@@ -476,6 +478,15 @@ def _keep(store: Store, event: SessionEvent) -> None:
 LOGGED = (SessionInvalidated, RequestIgnored, AlarmEndedSilently, AlarmsDisabled)
 
 
+#: A scheduled start this late is logged: its instant passed while the machine slept, the
+#: process was stopped, or the wall clock was set past it.
+LATE_START = timedelta(seconds=1)
+
+
+def _late(event: Event) -> bool:
+    return isinstance(event, SessionStarted) and event.lateness >= LATE_START
+
+
 def _record(sink: EventSink | None, event: Event) -> None:
     """Hand the event to the sink, if any, and log it where a log line is due."""
     try:
@@ -495,6 +506,15 @@ def _log_event(event: Event) -> None:
     """Refusals and error endings at WARNING, so an app without a delegate still learns why."""
     if isinstance(event, SessionInvalidated):
         _log_invalidated(event)
+    elif isinstance(event, SessionStarted) and _late(event):
+        log.warning(
+            "session %s of %s started %s late, at %s: its date passed while the machine slept, "
+            "the process was stopped or the clock was set",
+            event.session_id,
+            event.app_id,
+            event.lateness,
+            event.at.isoformat(timespec="milliseconds"),
+        )
     elif isinstance(event, RequestIgnored):
         log.warning("%s ignored for session %s: %s", event.request, event.session_id, event.message)
     elif isinstance(event, AlarmEndedSilently):

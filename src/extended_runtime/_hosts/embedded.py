@@ -5,11 +5,11 @@ Theory
 Three kinds of thread, each started on first need, none of them holding the host's lock for
 more than an engine call:
 
-* the *timer thread* sleeps on the host's condition through its clock (`Clock.wait`) until the
-  engine's next deadline (at most `MAX_WAIT` seconds, so a wall-clock jump is noticed soon),
-  then calls `engine.advance(now)` and hands the outputs on. Every command notifies the
-  condition, so a new, earlier deadline wakes it at once. Nothing can end the loop but
-  `close()`: an error in one round is logged and the next round goes on;
+* the *timer thread* sleeps until the engine's next deadline through a `Waiter` (`waiting.py`:
+  on Linux one timerfd on the wall clock, never polling), then calls `engine.advance(now)` and
+  hands the outputs on. Every command wakes it, so a new, earlier deadline is armed at once.
+  Nothing can end the loop but `close()`: an error in one round is logged and the next round
+  goes on;
 * the *effect workers* of the `Effects` runner perform keep-awake, alerts, audit records, CPU
   readings and launches, outside the lock, so a hanging backend delays neither timers nor
   commands;
@@ -24,6 +24,16 @@ lock, the wake alarm's timer) and every posted delegate call is delivered. Becau
 their holds to the process (a logind inhibitor is a file descriptor), a process that dies
 without exiting releases them too.
 
+Time and its jumps: the engine runs on the wall clock in UTC, where scheduled starts are. Each
+round the timer thread sets the wall clock against the elapsed clock (`Clock.elapsed`, BOOTTIME on
+Linux, which counts suspended time). While nobody sets the clock the two move together, through a
+suspend too; when they move apart by more than `JUMP_TOLERANCE` (or by any amount after the
+timerfd reported a set), the wall clock was set, and the engine is told (`Engine.clock_set`):
+scheduled starts stay on their wall-clock instants, running budgets keep their length. So a budget
+counts elapsed time, suspended time included, and a start whose instant passed while the machine
+slept or the process was stopped fires at once on waking, its lateness in `did_start`'s event and
+in the log.
+
 A clock a test controls (`extended_runtime.testing.MockClock`) drives this same loop, and
 `settle()` waits until everything due has happened, so the production scheduling code is tested
 deterministically rather than a copy of it.
@@ -35,7 +45,7 @@ import atexit
 import logging
 import threading
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from types import TracebackType
 
 from .._backends.select import Backends, embedded_backends
@@ -46,15 +56,19 @@ from .._core.policy import Policy
 from ..abc import CpuSource
 from .base import Host
 from .delivery import Delivery
+from .waiting import MAX_WAIT, waiter_for
 
-__all__ = ["EXIT_TIMEOUT", "MAX_WAIT", "EmbeddedHost"]
+__all__ = ["EXIT_TIMEOUT", "JUMP_TOLERANCE", "MAX_WAIT", "EmbeddedHost"]
 
 log = logging.getLogger("extended_runtime")
 
-#: The longest the timer thread sleeps without looking at the clock again (seconds).
-MAX_WAIT = 5.0
 #: How long the interpreter's exit may wait for sessions to end and calls to be delivered.
 EXIT_TIMEOUT = 2.0
+#: How far the wall clock may drift from the elapsed clock between two rounds before it counts
+#: as set, when no timerfd said so (NTP slews a clock by at most 0.5 ms a second).
+JUMP_TOLERANCE = timedelta(seconds=1)
+#: Below this a difference of the two clocks is the noise of reading them one after the other.
+_READ_NOISE = timedelta(milliseconds=1)
 
 
 class EmbeddedHost(Host):
@@ -80,6 +94,9 @@ class EmbeddedHost(Host):
         self._clock: Clock = clock if clock is not None else SystemClock()
         self._real = SystemClock()  # bounds real waits (exit, settle) whatever the clock
         self._wakeup = threading.Condition(self._lock)
+        self._waiter = waiter_for(self._clock, self._wakeup)
+        #: The wall clock and the elapsed clock read together, to tell a set from time passing.
+        self._anchor: tuple[datetime, float] | None = None
         self._delivery = Delivery()
         self._timer_thread: threading.Thread | None = None
         self._stopping = False
@@ -105,28 +122,47 @@ class EmbeddedHost(Host):
             thread = threading.Thread(target=self._run_timers, name="xrs-timer", daemon=True)
             thread.start()
             self._timer_thread = thread
-        self._wakeup.notify()
+        self._waiter.wake()
 
     def _run_timers(self) -> None:
         with self._wakeup:
+            clock_was_set = False
             while not self._closed:
                 try:
-                    self._round()
+                    clock_was_set = self._round(clock_was_set)
                 except Exception:
                     log.exception("the timer loop failed in one round; it goes on")
                     self._clock.wait(self._wakeup, 0.05)
 
-    def _round(self) -> None:
-        """Fire what is due, or sleep until the next deadline (called with the lock held)."""
-        deadline = self.engine.next_deadline()
+    def _round(self, clock_was_set: bool = False) -> bool:
+        """Fire what is due, or sleep until the next deadline (called with the lock held);
+        whether the waiter says the clock may have been set since."""
         now = self._clock.now()
+        self._notice_clock_set(now, clock_was_set)
+        deadline = self.engine.next_deadline()
         if deadline is not None and deadline <= now:
             self._apply(self.engine.advance(now))
+            return False
+        return self._waiter.sleep(deadline, now)
+
+    def _notice_clock_set(self, now: datetime, reported: bool) -> None:
+        """Tell the engine if the wall clock was set since the last round, and by how much."""
+        elapsed = self._clock.elapsed()
+        anchor, self._anchor = self._anchor, (now, elapsed)
+        if anchor is None:
             return
-        # with nothing due, sleep until a command; else look again at least every MAX_WAIT
-        # seconds, so a jump of the wall clock is noticed soon
-        wait = None if deadline is None else min(MAX_WAIT, (deadline - now).total_seconds())
-        self._clock.wait(self._wakeup, wait)
+        delta = (now - anchor[0]) - timedelta(seconds=elapsed - anchor[1])
+        if reported:
+            log.debug("the kernel reported a set of the wall clock or a resume: off by %s", delta)
+        if abs(delta) < (_READ_NOISE if reported else JUMP_TOLERANCE):
+            return
+        log.warning(
+            "the wall clock was set %s by %s: scheduled starts keep their instants, running "
+            "sessions the rest of their budgets",
+            "forward" if delta > timedelta(0) else "back",
+            abs(delta),
+        )
+        self._apply(self.engine.clock_set(delta, now))
 
     # ------------------------------------------------------------------ settling and closing
 
@@ -140,9 +176,11 @@ class EmbeddedHost(Host):
         deadline = self._real.monotonic() + timeout
         while (left := deadline - self._real.monotonic()) > 0:
             with self._lock:
+                now = self._clock.now()
+                self._notice_clock_set(now, False)
                 due = self.engine.next_deadline()
-                if due is not None and due <= self._clock.now():
-                    self._apply(self.engine.advance(self._clock.now()))
+                if due is not None and due <= now:
+                    self._apply(self.engine.advance(now))
                     continue
             if self._effects.settle(left) and self._delivered(left, loops) and self._quiet():
                 return True
@@ -177,6 +215,7 @@ class EmbeddedHost(Host):
         finally:
             with self._lock:
                 self._closed = True
+                self._waiter.wake()
                 self._wakeup.notify_all()
         self._effects.close(max(0.0, deadline - self._real.monotonic()))
         self._delivery.close(max(0.0, deadline - self._real.monotonic()))
@@ -184,6 +223,8 @@ class EmbeddedHost(Host):
         thread = self._timer_thread
         if thread is not None and thread is not threading.current_thread():
             thread.join(max(0.0, deadline - self._real.monotonic()))
+        if thread is None or not thread.is_alive():  # a thread still sleeping keeps its timer
+            self._waiter.close()
 
     def __enter__(self) -> EmbeddedHost:
         return self

@@ -10,7 +10,9 @@ delivery) runs unchanged while an hour passes in a call, and `EmbeddedHost.settl
 until everything due at the new instant has happened. (trio's `MockClock` drives its real event
 loop the same way.)
 
-`now()` and `monotonic()` move together and only by `jump()`.
+`now()`, `monotonic()` and `elapsed()` move together by `jump()` (time passes); `set()` moves the
+wall clock alone, as an administrator or NTP setting the clock does, so a test can check that
+scheduled instants stay on the wall clock while running budgets keep their length.
 """
 
 from __future__ import annotations
@@ -44,12 +46,29 @@ class MockClock:
         with self._lock:
             return self._monotonic
 
+    def elapsed(self) -> float:
+        """Seconds jumped so far (a `set` does not move it)."""
+        with self._lock:
+            return self._monotonic
+
+    def set(self, now: datetime) -> None:
+        """Set the wall clock to `now`, as an administrator or NTP may, without time passing:
+        `elapsed()` and `monotonic()` stay, and everything sleeping on the clock wakes."""
+        instant = as_utc(now, "now")
+        with self._lock:
+            self._now = instant
+        self._wake_sleepers()
+
     def jump(self, seconds: float | timedelta) -> None:
         """Move the clock forward and wake everything sleeping on it."""
         delta = to_seconds(seconds, "seconds")
         with self._lock:
             self._now += delta
             self._monotonic += delta.total_seconds()
+        self._wake_sleepers()
+
+    def _wake_sleepers(self) -> None:
+        with self._lock:
             sleepers = list(self._sleepers)
         for condition in sleepers:
             with condition:

@@ -1,0 +1,260 @@
+"""Time that moves under a real process: a set of the wall clock, jumps, a time-zone change, and a
+process stopped past its alarm.
+
+Each test runs `programs/timed_app.py` (an app on the embedded host, on the machine's clock and
+its timerfd) in a subprocess and reads what it prints: each line carries the process's wall
+clock and CLOCK_BOOTTIME. Setting this machine's clock for real is not done (SERVICES.md): a
+set is made with `clock_settime(CLOCK_REALTIME, now)`, which moves nothing but is reported to
+every cancel-on-set timer, and the jump itself is made by libfaketime in the child (its offset
+file, re-read on every call), so the child sees what a real set looks like: the wall clock moves
+and the kernel says so. Setting the clock needs root, as in CI.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import queue
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+import pytest
+
+from .services import require_root, skip_or_fail
+
+PROGRAM = Path(__file__).resolve().parent / "programs" / "timed_app.py"
+FAKETIME = Path("/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1")
+
+
+@dataclass(frozen=True)
+class Line:
+    what: str
+    wall: float
+    elapsed: float
+    detail: str
+
+
+class App:
+    """The child process; a thread per output stream collects what it prints."""
+
+    def __init__(self, args: list[str], env: dict[str, str] | None = None) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, str(PROGRAM), *args],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**os.environ, **(env or {})},
+        )
+        self._lines: queue.Queue[str | None] = queue.Queue()
+        self._log: queue.Queue[tuple[float, str]] = queue.Queue()
+        self.lines: list[Line] = []
+        self.log: list[str] = []
+        out, err = self.process.stdout, self.process.stderr
+        assert out is not None and err is not None
+        self._pumps = [
+            threading.Thread(target=_pump, args=(out, self._lines.put), daemon=True),
+            threading.Thread(target=_pump, args=(err, self._stamp), daemon=True),
+        ]
+        for pump in self._pumps:
+            pump.start()
+
+    def _stamp(self, text: str) -> None:
+        self._log.put((time.monotonic(), text))
+
+    def wait_for(self, what: str, timeout: float = 15.0) -> Line:
+        """Read lines until one is `what` (a session's call: `alarm did_start`)."""
+        for line in self.lines:
+            if line.what == what:
+                return line
+        deadline = time.monotonic() + timeout
+        while (left := deadline - time.monotonic()) > 0:
+            try:
+                text = self._lines.get(timeout=left)
+            except queue.Empty:
+                break
+            if text is None:
+                break
+            line = _parse(text)
+            self.lines.append(line)
+            if line.what == what:
+                return line
+        self.finish()
+        raise AssertionError(f"no {what!r}; printed {self.lines}; log {self.log[-20:]}")
+
+    def log_lines_until(self, needle: str, timeout: float) -> float | None:
+        """Read the child's log until a line holds `needle`: the monotonic time it came."""
+        deadline = time.monotonic() + timeout
+        while (left := deadline - time.monotonic()) > 0:
+            try:
+                at, text = self._log.get(timeout=left)
+            except queue.Empty:
+                return None
+            self.log.append(text)
+            if needle in text:
+                return at
+        return None
+
+    def finish(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+        self.process.wait(timeout=10)
+        for pump in self._pumps:  # they end at the end of their streams
+            pump.join(timeout=10)
+        for stream in (self.process.stdout, self.process.stderr):
+            if stream is not None:
+                stream.close()
+        while not self._log.empty():
+            self.log.append(self._log.get()[1])
+
+
+def _pump(stream: IO[str], put: Callable[[str], None]) -> None:
+    for text in stream:
+        put(text.rstrip("\n"))
+
+
+def _parse(text: str) -> Line:
+    words = text.split()
+    calls = 2 if words[0] in ("alarm", "mindful") else 1  # `alarm did_start W E`
+    what = " ".join(words[:calls])
+    wall, elapsed, *detail = words[calls:]
+    return Line(what, float(wall), float(elapsed), " ".join(detail))
+
+
+class _Timespec(ctypes.Structure):
+    _fields_ = (("tv_sec", ctypes.c_long), ("tv_nsec", ctypes.c_long))
+
+
+def set_clock_to_itself() -> None:
+    """`clock_settime(CLOCK_REALTIME, now)`: a set of the clock that moves it by nothing."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    now = _Timespec()
+    if libc.clock_gettime(0, ctypes.byref(now)) != 0 or libc.clock_settime(0, ctypes.byref(now)):
+        error = ctypes.get_errno()
+        raise OSError(error, f"clock_settime: {os.strerror(error)}")
+
+
+@pytest.fixture
+def offset_file(tmp_path: Path) -> Iterator[Path]:
+    """libfaketime's offset for the child, re-read at every clock read (`+0` at first)."""
+    if not FAKETIME.exists():
+        skip_or_fail(f"needs libfaketime ({FAKETIME}): apt install faketime")
+    path = tmp_path / "faketime"
+    path.write_text("+0\n")
+    yield path
+
+
+def faked(offset_file: Path) -> dict[str, str]:
+    return {
+        "LD_PRELOAD": str(FAKETIME),
+        "FAKETIME_TIMESTAMP_FILE": str(offset_file),
+        "FAKETIME_NO_CACHE": "1",
+        "FAKETIME_DONT_FAKE_MONOTONIC": "1",
+    }
+
+
+def test_a_set_of_the_wall_clock_is_noticed_at_once() -> None:
+    """The kernel reports the set through the timerfd: the timer thread wakes in well under the
+    5 s a polling loop would take, with an alarm an hour away."""
+    require_root("clock_settime")
+    app = App(["3600"])
+    try:
+        app.wait_for("ready")
+        set_at = time.monotonic()
+        set_clock_to_itself()
+        noticed = app.log_lines_until("the kernel reported a set of the wall clock", 3)
+        assert noticed is not None, app.log[-20:]
+        assert noticed - set_at < 2.0
+    finally:
+        app.finish()
+
+
+def test_a_forward_jump_starts_a_passed_alarm_at_once_and_keeps_the_budget(
+    offset_file: Path,
+) -> None:
+    require_root("clock_settime")
+    app = App(["3", "--mindful", "4"], faked(offset_file))
+    try:
+        alarm_at = float(app.wait_for("alarm-at").detail)
+        ready = app.wait_for("ready")
+        started = app.wait_for("mindful did_start")
+        time.sleep(1.0)
+        offset_file.write_text("+10\n")  # the child's wall clock jumps 10 s ahead...
+        set_clock_to_itself()  # ...and the kernel says the clock was set
+        alarm = app.wait_for("alarm did_start")
+        # on the elapsed clock the alarm started about a second after ready, not three
+        assert alarm.elapsed - ready.elapsed < 2.5
+        assert alarm.wall - alarm_at > 7.5  # its instant had passed on the wall clock
+        ended = app.wait_for("mindful did_invalidate")
+        assert ended.detail == "EXPIRED"
+        # the mindfulness budget is 4 s of elapsed time, the jump notwithstanding
+        assert 3.9 <= ended.elapsed - started.elapsed < 5.0
+        app.wait_for("done")
+    finally:
+        app.finish()
+    assert any("set forward by 0:00:" in line for line in app.log), app.log
+    assert any("started 0:00:0" in line and "late" in line for line in app.log), app.log
+
+
+def test_a_backward_jump_leaves_the_alarm_on_its_instant_and_the_budget_whole(
+    offset_file: Path,
+) -> None:
+    require_root("clock_settime")
+    app = App(["3", "--mindful", "4"], faked(offset_file))
+    try:
+        alarm_at = float(app.wait_for("alarm-at").detail)
+        ready = app.wait_for("ready")
+        started = app.wait_for("mindful did_start")
+        time.sleep(1.0)
+        offset_file.write_text("-2\n")  # the child's wall clock goes back 2 s
+        set_clock_to_itself()
+        alarm = app.wait_for("alarm did_start")
+        # the alarm starts when the wall clock shows its instant: 2 s later on the elapsed one
+        assert abs(alarm.wall - alarm_at) < 0.25
+        assert 4.6 <= alarm.elapsed - ready.elapsed < 5.6
+        ended = app.wait_for("mindful did_invalidate")
+        assert 3.9 <= ended.elapsed - started.elapsed < 5.0
+        app.wait_for("done")
+    finally:
+        app.finish()
+    assert any("set back by 0:00:0" in line for line in app.log), app.log
+
+
+def test_a_time_zone_change_moves_no_alarm(offset_file: Path) -> None:
+    """The alarm was given in local time; the process's zone changes before it rings: it rings
+    at the same instant, which is kept in UTC."""
+    env = {**faked(offset_file), "TZ": "America/New_York"}
+    app = App(["2", "--tz-at", "0.5", "Asia/Tokyo"], env)
+    try:
+        alarm_at = float(app.wait_for("alarm-at").detail)
+        assert app.wait_for("tz").detail == "JST"
+        alarm = app.wait_for("alarm did_start")
+        assert abs(alarm.wall - alarm_at) < 0.25
+        app.wait_for("done")
+    finally:
+        app.finish()
+
+
+def test_a_process_stopped_past_its_alarm_starts_it_on_continue() -> None:
+    app = App(["2"])
+    try:
+        alarm_at = float(app.wait_for("alarm-at").detail)
+        app.wait_for("ready")
+        app.process.send_signal(signal.SIGSTOP)
+        time.sleep(3.5)
+        continued = time.time()
+        app.process.send_signal(signal.SIGCONT)
+        alarm = app.wait_for("alarm did_start")
+        assert alarm.wall - alarm_at > 1.4  # late: the instant passed while stopped
+        assert alarm.wall - continued < 0.5  # and it started at once on SIGCONT
+        app.wait_for("done")
+    finally:
+        app.finish()
+    late = [line for line in app.log if "started 0:00:0" in line and "late" in line]
+    assert late, app.log
