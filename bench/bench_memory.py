@@ -25,6 +25,13 @@ The peer
 dates created in the loop (`sched` takes float times, so it keeps a float, not the datetime).
 It keeps no app record and checks nothing: it is the floor for "a timed callback with two ids".
 
+The scheduler
+-------------
+APScheduler 3.11 `BackgroundScheduler` (started paused, its default in-memory job store) holding
+the same 100,000 as `date` jobs: `add_job(action, "date", run_date=when, args=(session_id,
+app_id), id=session_id)`, with the same ids and dates made in the loop. Target: our bytes per
+session at most half of APScheduler's bytes per job.
+
 Run: `python bench/bench_memory.py` (one JSON object on the last line of stdout); each probe
 runs in a fresh subprocess: `python bench/bench_memory.py --probe ours rss`.
 """
@@ -52,6 +59,7 @@ __all__ = ["main", "warm_engine"]
 
 SESSIONS = 100_000
 TARGET_BYTES = 600
+TARGET_OF_APSCHEDULER = 0.5  # our bytes per session at most this share of APScheduler's
 NOW = datetime(2026, 1, 5, 6, 0, tzinfo=UTC)
 SEED = 36
 _PRIME = 100_003  # > SESSIONS: i * _STRIDE % _PRIME visits distinct values in shuffled order
@@ -59,7 +67,7 @@ _STRIDE = 48_271
 _SPACING = 1.29  # seconds between neighbouring start dates: all within 60 s .. 36 h ahead
 _ALARM = SessionType.SMART_ALARM
 
-KINDS = ("ours", "ours-engine-only", "peer")
+KINDS = ("ours", "ours-engine-only", "peer", "apscheduler")
 HOW = ("rss", "tracemalloc")
 
 
@@ -132,6 +140,32 @@ def _enter(scheduler: sched.scheduler, alarms: Iterator[tuple[str, str, datetime
         scheduler.enterabs(when.timestamp(), 0, _start_alarm, (session_id, app_id))
 
 
+def _add_jobs(scheduler: Any, alarms: Iterator[tuple[str, str, datetime]]) -> None:
+    for app_id, session_id, when in alarms:
+        scheduler.add_job(
+            _start_alarm,
+            "date",
+            run_date=when,
+            args=(session_id, app_id),
+            id=session_id,
+            misfire_grace_time=None,
+        )
+
+
+def _apscheduler_probe() -> _Probe:
+    from apscheduler.schedulers.background import BackgroundScheduler
+
+    scheduler = BackgroundScheduler(timezone="UTC")
+    scheduler.start(paused=True)  # jobs go to the job store, and none runs
+    _add_jobs(scheduler, _alarms(1))  # warm-up, then removed
+    scheduler.remove_all_jobs()
+    return _Probe(
+        lambda: _add_jobs(scheduler, _alarms(SESSIONS)),
+        scheduler,
+        lambda: len(scheduler.get_jobs()),
+    )
+
+
 # ---------------------------------------------------------------------- one probe
 
 
@@ -145,6 +179,8 @@ class _Probe:
 
 
 def _make_probe(kind: str) -> _Probe:
+    if kind == "apscheduler":
+        return _apscheduler_probe()
     if kind == "peer":
         clock = _VirtualClock()
         scheduler = sched.scheduler(clock.time, clock.sleep)
@@ -164,7 +200,7 @@ def probe(kind: str, how: str) -> dict[str, Any]:
     """Measure one kind one way, in this (fresh) process."""
     pin_to_one_core()
     subject = _make_probe(kind)
-    warm_up = 0 if kind == "peer" else 1
+    warm_up = 0 if kind in ("peer", "apscheduler") else 1
     gc.collect()
     if how == "rss":
         before = settled_rss()
@@ -258,7 +294,9 @@ def main() -> None:
     ours_tm = _run_probe("ours", "tracemalloc")
     engine_only_tm = _run_probe("ours-engine-only", "tracemalloc")
     peer_tm = _run_probe("peer", "tracemalloc")
+    aps = _run_probe("apscheduler", "rss")
     per_session = ours["per_session"]
+    of_apscheduler = per_session / aps["per_session"]
     report(
         {
             "benchmark": "engine_memory",
@@ -270,8 +308,13 @@ def main() -> None:
             "peer_bytes_per_session": peer["per_session"],
             "peer_tracemalloc_bytes_per_session": peer_tm["per_session"],
             "ratio": per_session / peer["per_session"],
+            "apscheduler_bytes_per_job": aps["per_session"],
+            "apscheduler_fill_wall_seconds": aps["wall"],
+            "ratio_apscheduler": of_apscheduler,
+            "target_of_apscheduler": TARGET_OF_APSCHEDULER,
+            "apscheduler_version": _version("apscheduler"),
             "target_bytes": TARGET_BYTES,
-            "passed": per_session < TARGET_BYTES,
+            "passed": per_session < TARGET_BYTES and of_apscheduler <= TARGET_OF_APSCHEDULER,
             "fill_wall_seconds": ours["wall"],
             "peer_fill_wall_seconds": peer["wall"],
             "breakdown": ours_tm["lines"],
@@ -279,6 +322,12 @@ def main() -> None:
             "peer_breakdown": peer_tm["lines"],
         }
     )
+
+
+def _version(name: str) -> str:
+    from importlib.metadata import version
+
+    return version(name)
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ import _day  # noqa: E402
 import bench_alert_sound  # noqa: E402
 import bench_churn  # noqa: E402
 import bench_embedded_alarms  # noqa: E402
+import bench_idle  # noqa: E402
 import bench_memory  # noqa: E402
 import bench_mixed_day  # noqa: E402
 import bench_virtual_day  # noqa: E402
@@ -71,7 +72,15 @@ def test_the_mixed_day_is_deterministic() -> None:
 # ---------------------------------------------------------------------- the embedded host
 
 
-@pytest.mark.parametrize("run", [bench_embedded_alarms.run_ours, bench_embedded_alarms.run_peer])
+@pytest.mark.parametrize(
+    "run",
+    [
+        bench_embedded_alarms.run_ours,
+        bench_embedded_alarms.run_apscheduler,
+        bench_embedded_alarms.run_call_at,
+        bench_embedded_alarms.run_sched,
+    ],
+)
 def test_every_alarm_is_heard_and_none_early(
     run: Callable[..., bench_embedded_alarms.Lateness],
 ) -> None:
@@ -102,6 +111,41 @@ def test_the_memory_workload_schedules_every_alarm() -> None:
     before = engine.scheduled_count()
     bench_memory._schedule(engine, bench_memory._alarms(500))
     assert engine.scheduled_count() == before + 500
+
+
+def test_the_apscheduler_peer_holds_every_job() -> None:
+    probe = bench_memory._make_probe("apscheduler")
+    assert probe.count() == 0
+    bench_memory._add_jobs(probe.holder, bench_memory._alarms(300))
+    assert probe.count() == 300
+    probe.holder.shutdown(wait=False)  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(("kind", "polling"), [("ours", False), ("polling", True)])
+def test_an_idle_probe_schedules_every_session(kind: str, polling: bool) -> None:
+    host = bench_idle._ours(50, polling)
+    try:
+        assert host.engine.scheduled_count() == 50  # type: ignore[attr-defined]
+        waiter = type(host._waiter).__name__  # type: ignore[attr-defined]
+        assert waiter == ("PollingWaiter" if polling else "TimerfdWaiter")
+    finally:
+        host.close()  # type: ignore[attr-defined]
+
+
+def test_the_idle_counts_read_every_thread_of_a_process() -> None:
+    import os
+    import threading
+
+    stop = threading.Event()
+    thread = threading.Thread(target=stop.wait)
+    thread.start()
+    try:
+        counts = bench_idle._threads(os.getpid())
+        assert len(counts) >= 2
+        assert all(switches > 0 and on_cpu >= 0 for switches, on_cpu in counts.values())
+    finally:
+        stop.set()
+        thread.join()
 
 
 def test_the_keep_awake_rounds_see_our_lock_and_the_peers() -> None:

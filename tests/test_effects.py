@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
+from extended_runtime._core.clock import SystemClock
 from extended_runtime._hosts.effects import Effects, Job
 
 Failure = tuple[str, str, bool]
@@ -198,3 +199,45 @@ def test_settle_gives_up_at_its_bound(threaded: Runner) -> None:
     gate.set()
     assert runner.effects.settle(5)
     runner.effects.close(1)
+
+
+def test_a_spaced_channel_delays_minor_values_and_never_a_release(threaded: Runner) -> None:
+    """Keep-awake's relabels while held wait out the spacing and merge; a release does not."""
+    applied: list[tuple[str | None, float]] = []
+    arrived = threading.Condition()
+    clock = SystemClock()
+
+    def apply(value: str | None) -> None:
+        with arrived:
+            applied.append((value, clock.monotonic()))
+            arrived.notify_all()
+
+    def until(count: int) -> list[str | None]:
+        with arrived:
+            assert arrived.wait_for(lambda: len(applied) >= count, 5)
+            return [value for value, _ in applied]
+
+    threaded.effects.latest(
+        "keep-awake",
+        lambda value: _job("keep-awake", lambda: apply(value)),
+        spaced=lambda last, new: last is not None and new is not None,
+        spacing=0.4,
+    )
+    threaded.effects.set("keep-awake", "a")
+    assert until(1) == ["a"]
+    for label in ("a and 1 more", "a and 2 more", "a and 3 more"):
+        threaded.effects.set("keep-awake", label)
+    assert until(2) == ["a", "a and 3 more"]
+    assert applied[1][1] - applied[0][1] >= 0.4
+    threaded.effects.set("keep-awake", "b")
+    threaded.effects.set("keep-awake", None)  # released before the relabel was due
+    assert until(3) == ["a", "a and 3 more", None]
+    assert applied[2][1] - applied[1][1] < 0.3
+    # settling takes a spaced value at once
+    threaded.effects.set("keep-awake", "c")
+    assert until(4)[3] == "c"
+    threaded.effects.set("keep-awake", "c and 1 more")
+    settling = clock.monotonic()
+    assert threaded.effects.settle(5)
+    assert clock.monotonic() - settling < 0.3
+    assert until(5)[4] == "c and 1 more"

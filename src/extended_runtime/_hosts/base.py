@@ -374,17 +374,24 @@ class Host(ABC):
                     keep.name,
                     keep.release if label is None else partial(keep.hold, *label),
                 ),
+                spaced=_relabel,
+                spacing=RELABEL_SPACING,
             )
         wake = backends.wake_alarm
         if wake is not None:
             effects.latest(
-                "wake-alarm", lambda at: Job("wake-alarm", wake.name, partial(wake.arm, at))
+                "wake-alarm",
+                lambda at: Job("wake-alarm", wake.name, partial(wake.arm, at)),
+                spaced=_later,
+                spacing=WAKE_ALARM_SPACING,
             )
         cpu_name = backends.cpu.name if backends.cpu is not None else "none"
         effects.latest(
             "cpu",
             lambda trees: Job("cpu", cpu_name, partial(self._read_cpu, trees)),
             merge=frozenset.union,
+            spaced=_always,
+            spacing=CPU_READ_SPACING,
         )
 
     def _read_cpu(self, trees: Collection[str]) -> None:
@@ -445,6 +452,7 @@ class Host(ABC):
 
     def _before_sleep(self) -> None:
         """The machine is about to suspend: let the wake alarm be armed first (bounded)."""
+        self._effects.expedite()
         self._effects.settle(2.0)
 
     def _after_wake(self) -> None:
@@ -476,6 +484,38 @@ def _keep(store: Store, event: SessionEvent) -> None:
 
 #: The events that may be logged (see `_log_event`).
 LOGGED = (SessionInvalidated, RequestIgnored, AlarmEndedSilently, AlarmsDisabled)
+
+
+#: The shortest time between two new labels of a keep-awake that stays held (seconds): each
+#: is a new inhibitor, and a burst of starts then costs one, not one per start.
+RELABEL_SPACING = 1.0
+
+
+def _relabel(last: object, new: object) -> bool:
+    """Whether keep-awake value `new` only relabels a hold (`last`): held before and after."""
+    return last is not None and new is not None
+
+
+#: The shortest time between two moves of the wake alarm to a later instant (seconds): as a
+#: burst of alarms starts, the next start moves on each time, and one re-arming then serves the
+#: burst. A move to an earlier instant, and disarming, are never delayed; the alarm armed
+#: meanwhile is the earlier instant, which only wakes the machine early, and before a suspend the
+#: sleep source arms the earliest start itself.
+WAKE_ALARM_SPACING = 1.0
+
+
+def _later(last: object, new: object) -> bool:
+    """Whether the wake alarm only moves later (armed before and after)."""
+    return isinstance(last, datetime) and isinstance(new, datetime) and new > last
+
+
+#: The shortest time between two CPU readings (seconds): a reading walks the process table, and
+#: a burst of starts then shares one reading (their baselines are taken at most this late).
+CPU_READ_SPACING = 0.5
+
+
+def _always(last: object, new: object) -> bool:
+    return True
 
 
 #: A scheduled start this late is logged: its instant passed while the machine slept, the

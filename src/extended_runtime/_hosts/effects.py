@@ -13,7 +13,11 @@ Two kinds of channel:
 * a *queue* keeps every job (alerts, store records, audit events, launches);
 * a *latest* channel keeps only the newest value, merged with what is still pending (keep-awake
   and the wake alarm are levels: only the last one matters; CPU readings merge the trees asked
-  for, so a burst of session starts costs one reading).
+  for, so a burst of session starts costs one reading). A latest channel may also be *spaced*:
+  a value its `spaced` test calls minor (keep-awake's new label while it stays held) waits until
+  `spacing` seconds after the channel last took a value, so a burst of starts relabels the
+  inhibitor once, not once per start; a value that matters at once (a hold, a release) does not
+  wait.
 
 Every job is guarded. One that raises is reported (`report`), which the host turns into
 `Engine.effect_failed`, and the channel goes on. A *latest* job that failed is tried again with
@@ -88,6 +92,9 @@ class _Channel:
         "pending",
         "ready",
         "retry",
+        "spaced",
+        "spacing",
+        "taken_at",
         "worker",
     )
 
@@ -108,6 +115,10 @@ class _Channel:
         self.last: Any = _EMPTY  # the newest value taken
         self.retry = 0.0
         self.not_before = 0.0
+        #: A minor value (`spaced(last, value)`) waits until `spacing` s after `taken_at`.
+        self.spaced: Callable[[Any, Any], bool] | None = None
+        self.spacing = 0.0
+        self.taken_at = 0.0
         self.gen = 0
         self.worker: threading.Thread | None = None
         self.busy_since: float | None = None
@@ -163,9 +174,15 @@ class Effects:
         name: str,
         make: Callable[[Any], Job],
         merge: Callable[[Any, Any], Any] = lambda old, new: new,
+        *,
+        spaced: Callable[[Any, Any], bool] | None = None,
+        spacing: float = 0.0,
     ) -> None:
-        """Declare a channel that applies only its newest value (`merge`d with a pending one)."""
-        self._channels[name] = _Channel(name, threading.Condition(self._lock), make, merge)
+        """Declare a channel that applies only its newest value (`merge`d with a pending one);
+        with `spaced`, a value it calls minor next to the last one taken waits `spacing` s."""
+        channel = _Channel(name, threading.Condition(self._lock), make, merge)
+        channel.spaced, channel.spacing = spaced, spacing
+        self._channels[name] = channel
 
     def submit(self, name: str, job: Job) -> None:
         """Perform `job` on channel `name` after every job submitted there before it."""
@@ -247,15 +264,31 @@ class Effects:
             while True:
                 if channel.gen != gen or (self._closed and not channel.has_work()):
                     return None
-                wait = channel.not_before - self._clock.monotonic()
+                now = self._clock.monotonic()
+                wait = max(channel.not_before, self._spaced_until(channel)) - now
                 if channel.has_work() and wait <= 0:
                     break
                 channel.ready.wait(wait if channel.has_work() else None)
             job, value = channel.take()
             channel.current = job
-            channel.busy_since = self._clock.monotonic()
+            channel.busy_since = channel.taken_at = self._clock.monotonic()
             self._busy.notify()
             return job, value
+
+    def expedite(self) -> None:
+        """Take every pending value now, spacing or not (the machine is about to suspend)."""
+        with self._lock:
+            for channel in self._channels.values():
+                channel.taken_at = -channel.spacing
+                channel.ready.notify()
+
+    def _spaced_until(self, channel: _Channel) -> float:
+        """When the pending value may be taken, as far as spacing goes (0: now); a closing
+        runner does not wait."""
+        spaced, pending = channel.spaced, channel.pending
+        if spaced is None or pending is _EMPTY or channel.last is _EMPTY or self._closed:
+            return 0.0
+        return channel.taken_at + channel.spacing if spaced(channel.last, pending) else 0.0
 
     def _retry_later(self, channel: _Channel, value: object) -> None:
         """A latest job failed: try its value again later, unless a newer one came."""
@@ -304,11 +337,13 @@ class Effects:
     def settle(self, timeout: float) -> bool:
         """Wait until every channel is idle (stuck jobs are abandoned); False if time ran out.
 
-        Jobs waiting for a retry do not count: they are not due yet.
+        Values waiting out their spacing are taken now; jobs waiting for a retry do not count:
+        they are not due yet.
         """
         if not self._threaded:
             self.flush()
             return True
+        self.expedite()
         self._run_stranded()
         deadline = self._clock.monotonic() + timeout
         with self._lock:
