@@ -1,4 +1,4 @@
-"""What a real keep-awake adds to `xrs run -- true`.
+"""`xrs run -- true`: what a real keep-awake adds, and how it starts next to Python itself.
 
 What is measured
 ----------------
@@ -13,6 +13,11 @@ milliseconds on a shared machine. The children may write their bytecode cache (a
 forbids it compiles every module on every run, which only adds noise), and one warm-up run of
 each fills it. Target: at most 10 ms.
 
+Start-up: in the same rotation run `python -c pass` (the interpreter alone, with this
+environment's site packages) and `python -c "import wakepy"` (wakepy 1.0, the usual keep-awake
+package, imported and nothing else). Targets: `xrs run -q -- true` (keep-awake real) at most 2x
+`python -c pass`, and below the wakepy import: the fast path imports only what it uses.
+
 Run: `python bench/bench_xrs_run.py` (one JSON object on the last line of stdout); the services
 must run (`sudo scripts/services start`), or the result says `"skipped"`.
 """
@@ -24,6 +29,8 @@ import shutil
 import statistics
 import subprocess
 import sys
+from collections.abc import Callable
+from functools import partial
 
 from _measure import load_services, report, stopwatch
 
@@ -47,14 +54,29 @@ def _once(arguments: list[str]) -> float:
     return stopwatch() - started
 
 
+def _python(code: str) -> float:
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    started = stopwatch()
+    subprocess.run([sys.executable, "-c", code], check=True, env=env)
+    return stopwatch() - started
+
+
+_COMMANDS: dict[str, Callable[[], float]] = {
+    "real": partial(_once, REAL),
+    "logging": partial(_once, LOGGING),
+    "python": partial(_python, "pass"),
+    "wakepy": partial(_python, "import wakepy"),
+}
+
+
 def timings(runs: int = RUNS) -> dict[str, list[float]]:
-    """Alternating runs of both commands (after one warm-up each), in seconds."""
-    _once(REAL)
-    _once(LOGGING)
-    taken: dict[str, list[float]] = {"real": [], "logging": []}
+    """Runs of every command in turn (after one warm-up each), in seconds."""
+    for command in _COMMANDS.values():
+        command()
+    taken: dict[str, list[float]] = {name: [] for name in _COMMANDS}
     for _ in range(runs):
-        taken["real"].append(_once(REAL))
-        taken["logging"].append(_once(LOGGING))
+        for name, command in _COMMANDS.items():
+            taken[name].append(command())
     return taken
 
 
@@ -63,8 +85,11 @@ def main() -> None:
         report({"benchmark": "xrs_run", "skipped": "run `sudo scripts/services start` first"})
         return
     taken = timings()
-    real, logging = (statistics.median(taken[k]) * 1000 for k in ("real", "logging"))
+    real, logging, python, wakepy = (
+        statistics.median(taken[k]) * 1000 for k in ("real", "logging", "python", "wakepy")
+    )
     added = statistics.median(a - b for a, b in zip(taken["real"], taken["logging"], strict=True))
+    startup_ok = real <= 2 * python and real < wakepy
     report(
         {
             "benchmark": "xrs_run",
@@ -74,10 +99,23 @@ def main() -> None:
             "added_ms": added * 1000,
             "real_ms_all": [t * 1000 for t in taken["real"]],
             "logging_ms_all": [t * 1000 for t in taken["logging"]],
+            "python_ms": python,
+            "wakepy_ms": wakepy,
+            "ratio_python": real / python,
+            "ratio_wakepy": real / wakepy,
+            "wakepy_version": _version("wakepy"),
             "target_ms": TARGET_MS,
-            "passed": added * 1000 <= TARGET_MS,
+            "keep_awake_passed": added * 1000 <= TARGET_MS,
+            "startup_passed": startup_ok,
+            "passed": added * 1000 <= TARGET_MS and startup_ok,
         }
     )
+
+
+def _version(name: str) -> str:
+    from importlib.metadata import version
+
+    return version(name)
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import sys
 import threading
 import types
@@ -23,7 +24,9 @@ from extended_runtime import (
     SessionState,
     SessionType,
 )
+from extended_runtime._backends.null import LogEventSink
 from extended_runtime._backends.select import Backends
+from extended_runtime._core.events import Event
 from extended_runtime._hosts.embedded import EmbeddedHost
 from extended_runtime.abc import AlertBackend
 
@@ -241,3 +244,31 @@ def test_close_releases_keep_awake() -> None:
     assert backend.held
     host.close()
     assert not backend.held
+
+
+class _CountingLogSink(LogEventSink):
+    def __init__(self) -> None:
+        super().__init__()
+        self.recorded = 0
+
+    def record(self, event: Event) -> None:
+        self.recorded += 1
+        super().record(event)
+
+
+@pytest.mark.parametrize(("level", "heard"), [(logging.INFO, False), (logging.DEBUG, True)])
+def test_the_log_sink_is_sent_events_only_while_its_level_is_read(
+    level: int, heard: bool, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The default sink logs events at DEBUG: while nobody reads DEBUG, the host does not hand
+    it each event on the audit thread."""
+    sink = _CountingLogSink()
+    caplog.set_level(level, "extended_runtime.events")
+    with EmbeddedHost(backends=Backends(sink=sink, cpu=None)) as host:
+        session = ExtendedRuntimeSession(host.app("org.example.care", SessionType.SELF_CARE))
+        session.start()
+        session.invalidate()
+        assert host.settle()
+    assert (sink.recorded > 0) is heard
+    logged = [r for r in caplog.records if r.name == "extended_runtime.events"]
+    assert bool(logged) is heard

@@ -211,6 +211,11 @@ class EventSink(Backend):
         """Keep or forward one event, in order. It runs on the host's audit channel, outside
         its lock: a slow sink delays only later records."""
 
+    def listening(self) -> bool:
+        """Whether `record` would keep anything now; while not, the host sends it nothing
+        (a sink that logs at a level nobody reads costs no thread hand-off per event)."""
+        return True
+
 
 class Store(Backend):
     """Keeps the latest record of each session, written from its events."""

@@ -80,3 +80,6 @@ class LogEventSink(EventSink):
 
     def record(self, event: Event) -> None:
         self._log.debug("%s", event)
+
+    def listening(self) -> bool:
+        return self._log.isEnabledFor(logging.DEBUG)

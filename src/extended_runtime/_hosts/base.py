@@ -295,6 +295,8 @@ class Host(ABC):
         if store is not None and isinstance(event, FOLDED):
             job = Job("store", store.name, partial(_keep, store, event), event.app_id)
             self._effects.submit("store", job)
+        if sink is not None and not sink.listening():
+            sink = None
         if sink is None and not (isinstance(event, LOGGED) or _late(event)):
             return
         # a failure to record an EffectFailed is logged only: reporting it would loop
