@@ -160,26 +160,37 @@ def faked(offset_file: Path) -> dict[str, str]:
 
 
 def test_a_set_of_the_wall_clock_is_noticed_at_once() -> None:
-    """The kernel reports the set through the timerfd: the timer thread wakes in well under the
-    5 s a polling loop would take, with an alarm an hour away."""
+    """The kernel reports the set through the timerfd: the timer thread wakes at once (a
+    polling loop would look only 5 s later, and would see no set: the clock did not move), with
+    an alarm an hour away. The clock is set every 0.25 s until the host says so: a set that came
+    before the timer thread first armed its timer is not reported to it."""
     require_root("clock_settime")
     app = App(["3600"])
     try:
         app.wait_for("ready")
-        set_at = time.monotonic()
-        set_clock_to_itself()
-        noticed = app.log_lines_until("the kernel reported a set of the wall clock", 3)
+        noticed = None
+        for _ in range(12):
+            set_at = time.monotonic()
+            set_clock_to_itself()
+            noticed = app.log_lines_until("the kernel reported a set of the wall clock", 0.25)
+            if noticed is not None:
+                break
         assert noticed is not None, app.log[-20:]
-        assert noticed - set_at < 2.0
+        assert noticed - set_at < 0.25
     finally:
         app.finish()
+
+
+def _elapsed() -> float:
+    """CLOCK_BOOTTIME here: the same clock as the child's ELAPSED column."""
+    return time.clock_gettime(time.CLOCK_BOOTTIME)
 
 
 def test_a_forward_jump_starts_a_passed_alarm_at_once_and_keeps_the_budget(
     offset_file: Path,
 ) -> None:
     require_root("clock_settime")
-    app = App(["3", "--mindful", "4"], faked(offset_file))
+    app = App(["6", "--mindful", "4"], faked(offset_file))
     try:
         alarm_at = float(app.wait_for("alarm-at").detail)
         ready = app.wait_for("ready")
@@ -187,10 +198,12 @@ def test_a_forward_jump_starts_a_passed_alarm_at_once_and_keeps_the_budget(
         time.sleep(1.0)
         offset_file.write_text("+10\n")  # the child's wall clock jumps 10 s ahead...
         set_clock_to_itself()  # ...and the kernel says the clock was set
+        jumped = _elapsed()
+        assert jumped < ready.elapsed + 5, "the jump came too late to test anything"
         alarm = app.wait_for("alarm did_start")
-        # on the elapsed clock the alarm started about a second after ready, not three
-        assert alarm.elapsed - ready.elapsed < 2.5
-        assert alarm.wall - alarm_at > 7.5  # its instant had passed on the wall clock
+        # the alarm's instant had passed on the wall clock: it started at once, not at 6 s
+        assert alarm.elapsed - jumped < 1.0
+        assert alarm.wall - alarm_at > 3.5
         ended = app.wait_for("mindful did_invalidate")
         assert ended.detail == "EXPIRED"
         # the mindfulness budget is 4 s of elapsed time, the jump notwithstanding
@@ -206,7 +219,7 @@ def test_a_backward_jump_leaves_the_alarm_on_its_instant_and_the_budget_whole(
     offset_file: Path,
 ) -> None:
     require_root("clock_settime")
-    app = App(["3", "--mindful", "4"], faked(offset_file))
+    app = App(["6", "--mindful", "4"], faked(offset_file))
     try:
         alarm_at = float(app.wait_for("alarm-at").detail)
         ready = app.wait_for("ready")
@@ -214,10 +227,11 @@ def test_a_backward_jump_leaves_the_alarm_on_its_instant_and_the_budget_whole(
         time.sleep(1.0)
         offset_file.write_text("-2\n")  # the child's wall clock goes back 2 s
         set_clock_to_itself()
+        assert _elapsed() < ready.elapsed + 5, "the jump came too late to test anything"
         alarm = app.wait_for("alarm did_start")
         # the alarm starts when the wall clock shows its instant: 2 s later on the elapsed one
         assert abs(alarm.wall - alarm_at) < 0.25
-        assert 4.6 <= alarm.elapsed - ready.elapsed < 5.6
+        assert 7.6 <= alarm.elapsed - ready.elapsed < 8.8
         ended = app.wait_for("mindful did_invalidate")
         assert 3.9 <= ended.elapsed - started.elapsed < 5.0
         app.wait_for("done")

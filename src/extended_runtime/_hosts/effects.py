@@ -197,10 +197,16 @@ class Effects:
             channel = self._channels[name]
             assert channel.merge is not None
             pending = channel.pending
+            waiting = pending is not _EMPTY and channel.retry == 0.0 and self._spaced(channel)
             channel.pending = value if pending is _EMPTY else channel.merge(pending, value)
             channel.retry = 0.0
             channel.not_before = 0.0
+            if waiting and self._spaced(channel) and channel.worker is not None:
+                return  # the worker waits out the spacing already, and takes the newest value
             self._wake(channel)
+
+    def _spaced(self, channel: _Channel) -> bool:
+        return self._threaded and self._spaced_until(channel) > self._clock.monotonic()
 
     def _wake(self, channel: _Channel) -> None:
         if not self._threaded:
