@@ -555,11 +555,24 @@ def test_sigterm_to_xrs_reaches_the_running_command() -> None:
         text=True,
     ) as process:
         assert process.stderr is not None
-        assert "session started" in process.stderr.readline()
-        _wait_for_child(process.pid)
-        os.kill(process.pid, signal.SIGTERM)
-        assert process.wait(timeout=30) == 128 + signal.SIGTERM
+        try:
+            first = process.stderr.readline()
+            _wait_for_child(process.pid)
+            os.kill(process.pid, signal.SIGTERM)
+            assert process.wait(timeout=30) == 128 + signal.SIGTERM
+        finally:  # a failed check leaves neither xrs nor its command behind
+            _kill_tree(process.pid)
+        assert "session started" in first  # the first line, before the keep-awake one
         assert "session ended: NONE" in process.stderr.read()
+
+
+def _kill_tree(pid: int) -> None:
+    try:
+        parent = psutil.Process(pid)
+        for process in [*parent.children(recursive=True), parent]:
+            process.kill()
+    except psutil.NoSuchProcess:
+        pass
 
 
 def test_a_command_outliving_its_session_is_stopped(tmp_path: Path) -> None:

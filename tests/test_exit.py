@@ -193,7 +193,12 @@ def test_ctrl_c_inside_with_running_ends_the_session_and_is_heard(tmp_path: Path
         assert process.stdout is not None
         before: list[str] = []
         while not before or before[-1] != "ready":
-            before.append(process.stdout.readline().strip())
+            line = process.stdout.readline()
+            if not line:  # the program ended before it was ready: say how
+                process.kill()
+                _, err = process.communicate(timeout=30)
+                pytest.fail(f"the program ended early; printed {before}; stderr:\n{err}")
+            before.append(line.strip())
         process.send_signal(signal.SIGINT)
         out, err = process.communicate(timeout=30)
     assert "KeyboardInterrupt" in err

@@ -186,58 +186,72 @@ def _elapsed() -> float:
     return time.clock_gettime(time.CLOCK_BOOTTIME)
 
 
-def test_a_forward_jump_starts_a_passed_alarm_at_once_and_keeps_the_budget(
-    offset_file: Path,
-) -> None:
-    require_root("clock_settime")
+@dataclass(frozen=True)
+class Jumped:
+    """An app (alarm in 6 s, 4 s of mindfulness) whose wall clock jumped about 1 s in."""
+
+    app: App
+    alarm_at: float
+    ready: Line
+    started: Line
+    jumped: float
+
+
+def _jump(offset_file: Path, offset: str) -> Jumped:
     app = App(["6", "--mindful", "4"], faked(offset_file))
     try:
         alarm_at = float(app.wait_for("alarm-at").detail)
         ready = app.wait_for("ready")
         started = app.wait_for("mindful did_start")
         time.sleep(1.0)
-        offset_file.write_text("+10\n")  # the child's wall clock jumps 10 s ahead...
+        offset_file.write_text(f"{offset}\n")  # the child's wall clock jumps...
         set_clock_to_itself()  # ...and the kernel says the clock was set
         jumped = _elapsed()
         assert jumped < ready.elapsed + 5, "the jump came too late to test anything"
-        alarm = app.wait_for("alarm did_start")
+    except BaseException:
+        app.finish()
+        raise
+    return Jumped(app, alarm_at, ready, started, jumped)
+
+
+def test_a_forward_jump_starts_a_passed_alarm_at_once_and_keeps_the_budget(
+    offset_file: Path,
+) -> None:
+    require_root("clock_settime")
+    run = _jump(offset_file, "+10")
+    try:
+        alarm = run.app.wait_for("alarm did_start")
         # the alarm's instant had passed on the wall clock: it started at once, not at 6 s
-        assert alarm.elapsed - jumped < 1.0
-        assert alarm.wall - alarm_at > 3.5
-        ended = app.wait_for("mindful did_invalidate")
+        assert alarm.elapsed - run.jumped < 1.0
+        assert alarm.wall - run.alarm_at > 3.5
+        ended = run.app.wait_for("mindful did_invalidate")
         assert ended.detail == "EXPIRED"
         # the mindfulness budget is 4 s of elapsed time, the jump notwithstanding
-        assert 3.9 <= ended.elapsed - started.elapsed < 5.0
-        app.wait_for("done")
+        assert 3.9 <= ended.elapsed - run.started.elapsed < 5.0
+        run.app.wait_for("done")
     finally:
-        app.finish()
-    assert any("set forward by 0:00:" in line for line in app.log), app.log
-    assert any("started 0:00:0" in line and "late" in line for line in app.log), app.log
+        run.app.finish()
+    log = run.app.log
+    assert any("set forward by 0:00:" in line for line in log), log
+    assert any("started 0:00:0" in line and "late" in line for line in log), log
 
 
 def test_a_backward_jump_leaves_the_alarm_on_its_instant_and_the_budget_whole(
     offset_file: Path,
 ) -> None:
     require_root("clock_settime")
-    app = App(["6", "--mindful", "4"], faked(offset_file))
+    run = _jump(offset_file, "-2")
     try:
-        alarm_at = float(app.wait_for("alarm-at").detail)
-        ready = app.wait_for("ready")
-        started = app.wait_for("mindful did_start")
-        time.sleep(1.0)
-        offset_file.write_text("-2\n")  # the child's wall clock goes back 2 s
-        set_clock_to_itself()
-        assert _elapsed() < ready.elapsed + 5, "the jump came too late to test anything"
-        alarm = app.wait_for("alarm did_start")
+        alarm = run.app.wait_for("alarm did_start")
         # the alarm starts when the wall clock shows its instant: 2 s later on the elapsed one
-        assert abs(alarm.wall - alarm_at) < 0.25
-        assert 7.6 <= alarm.elapsed - ready.elapsed < 8.8
-        ended = app.wait_for("mindful did_invalidate")
-        assert 3.9 <= ended.elapsed - started.elapsed < 5.0
-        app.wait_for("done")
+        assert abs(alarm.wall - run.alarm_at) < 0.25
+        assert 7.6 <= alarm.elapsed - run.ready.elapsed < 8.8
+        ended = run.app.wait_for("mindful did_invalidate")
+        assert 3.9 <= ended.elapsed - run.started.elapsed < 5.0
+        run.app.wait_for("done")
     finally:
-        app.finish()
-    assert any("set back by 0:00:0" in line for line in app.log), app.log
+        run.app.finish()
+    assert any("set back by 0:00:0" in line for line in run.app.log), run.app.log
 
 
 def test_a_time_zone_change_moves_no_alarm(offset_file: Path) -> None:

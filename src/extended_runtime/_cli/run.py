@@ -324,11 +324,11 @@ class _Watcher(ExtendedRuntimeSessionDelegate):
             print(f"xrs [{stamp}] {message}", file=sys.stderr, flush=True)
 
     def did_start(self, session: ExtendedRuntimeSession) -> None:
-        self.started = True
         expiry = _clock_time(session.expiration_date)
         self.say(
             f"session started: {session.session_type} for {session.app.app_id}, expires at {expiry}"
         )
+        self.started = True  # after the line: the main thread's next lines come after it
         self._inbox.put(_Woke.SESSION)
 
     def will_expire(self, session: ExtendedRuntimeSession) -> None:
