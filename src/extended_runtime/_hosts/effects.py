@@ -14,10 +14,11 @@ Two kinds of channel:
 * a *latest* channel keeps only the newest value, merged with what is still pending (keep-awake
   and the wake alarm are levels: only the last one matters; CPU readings merge the trees asked
   for, so a burst of session starts costs one reading). A latest channel may also be *spaced*:
-  a value its `spaced` test calls minor (keep-awake's new label while it stays held) waits until
-  `spacing` seconds after the channel last took a value, so a burst of starts relabels the
-  inhibitor once, not once per start; a value that matters at once (a hold, a release) does not
-  wait.
+  a value its `spaced` test calls minor (keep-awake's new label while it stays held, the wake
+  alarm moved later, a CPU reading) waits until `spacing` seconds after the channel last took a
+  value, so a burst of starts relabels the inhibitor once, not once per start; a value that
+  matters at once (a hold, a release, an earlier alarm) does not wait, nor does anything once
+  the host settles, closes or is told the machine suspends (`expedite`).
 
 Every job is guarded. One that raises is reported (`report`), which the host turns into
 `Engine.effect_failed`, and the channel goes on. A *latest* job that failed is tried again with
