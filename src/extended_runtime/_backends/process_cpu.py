@@ -8,6 +8,7 @@ sample serves them all, however many sessions run. psutil is imported on first u
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from collections.abc import Collection
 from typing import Any
@@ -27,11 +28,10 @@ class ProcessTreeCpu(CpuSource):
         self._tree = f"pid:{os.getpid()}"
 
     def probe(self) -> Probe:
-        try:
-            import psutil
-        except ImportError as error:
-            return Probe(self.name, False, f"psutil is not installed: {error}")
-        return Probe(self.name, True, f"psutil {psutil.__version__} reads this process tree")
+        # found, not imported: psutil loads on the first reading, off the start-up path
+        if importlib.util.find_spec("psutil") is None:
+            return Probe(self.name, False, "psutil is not installed: pip install psutil")
+        return Probe(self.name, True, "psutil reads this process tree")
 
     def tree_of(self, app_id: str) -> str:
         return self._tree
