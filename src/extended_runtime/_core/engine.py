@@ -138,6 +138,12 @@ class Engine:
         """The earliest instant at which `advance` has something to do, or `None`."""
         return self._timers.next_deadline()
 
+    def next_deadlines(self) -> tuple[datetime | None, datetime | None]:
+        """`next_deadline` in two: the earliest timer of a running session (expiry, warning,
+        alert, handover, CPU sample: lengths of time, which a host may time on a clock that
+        counts suspended time) and the earliest scheduled start (a wall-clock instant)."""
+        return self._timers.next_deadlines()
+
     def session_state(self, session_id: str) -> SessionState | None:
         """The state of a live session, or `None` if the engine does not hold it."""
         session = self._sessions.get(session_id)

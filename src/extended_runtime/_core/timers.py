@@ -161,13 +161,18 @@ class TimerQueue(Generic[S]):
 
     def next_deadline(self) -> datetime | None:
         """The earliest deadline of any timer, dead ones included (firing skips them)."""
-        main: datetime | None = self._main[0][0] if self._main else None
-        start = self._starts[0].start_date if self._starts else None
+        main, start = self.next_deadlines()
         if main is None:
             return start
         if start is None:
             return main
         return min(main, start)
+
+    def next_deadlines(self) -> tuple[datetime | None, datetime | None]:
+        """The earliest deadline of a running session's timers (lengths of time) and the earliest
+        scheduled start (a wall-clock instant), dead ones included; a host times them apart."""
+        main: datetime | None = self._main[0][0] if self._main else None
+        return main, self._starts[0].start_date if self._starts else None
 
     def pop_due(self, now: datetime) -> tuple[TimerKind, S | None] | None:
         """Remove the first live timer due at or before `now`; `None` when none is due.

@@ -5,9 +5,10 @@ Theory
 Three kinds of thread, each started on first need, none of them holding the host's lock for
 more than an engine call:
 
-* the *timer thread* sleeps until the engine's next deadline through a `Waiter` (`waiting.py`:
-  on Linux one timerfd on the wall clock, never polling), then calls `engine.advance(now)` and
-  hands the outputs on. Every command wakes it, so a new, earlier deadline is armed at once.
+* the *timer thread* sleeps until the engine's next deadlines through a `Waiter` (`waiting.py`:
+  on Linux a timerfd on the wall clock for the next scheduled start and one on BOOTTIME for the
+  next timer of a running session, never polling), then calls `engine.advance(now)` and hands
+  the outputs on. Every command wakes it, so a new, earlier deadline is armed at once.
   Nothing can end the loop but `close()`: an error in one round is logged and the next round
   goes on;
 * the *effect workers* of the `Effects` runner perform keep-awake, alerts, audit records, CPU
@@ -29,10 +30,11 @@ round the timer thread sets the wall clock against the elapsed clock (`Clock.ela
 Linux, which counts suspended time). While nobody sets the clock the two move together, through a
 suspend too; when they move apart by more than `JUMP_TOLERANCE` (or by any amount after the
 timerfd reported a set), the wall clock was set, and the engine is told (`Engine.clock_set`):
-scheduled starts stay on their wall-clock instants, running budgets keep their length. So a budget
-counts elapsed time, suspended time included, and a start whose instant passed while the machine
-slept or the process was stopped fires at once on waking, its lateness in `did_start`'s event and
-in the log.
+scheduled starts stay on their wall-clock instants, running budgets keep their length. The
+running sessions' timers are slept on BOOTTIME, and when that timer says a deadline came, it is
+due even if NTP slewing keeps the wall clock a little behind. So a budget counts elapsed time,
+suspended time included, and a start whose instant passed while the machine slept or the process
+was stopped fires at once on waking, its lateness in `did_start`'s event and in the log.
 
 A clock a test controls (`extended_runtime.testing.MockClock`) drives this same loop, and
 `settle()` waits until everything due has happened, so the production scheduling code is tested
@@ -56,7 +58,7 @@ from .._core.policy import Policy
 from ..abc import CpuSource
 from .base import Host
 from .delivery import Delivery
-from .waiting import MAX_WAIT, waiter_for
+from .waiting import MAX_WAIT, Woke, waiter_for
 
 __all__ = ["EXIT_TIMEOUT", "JUMP_TOLERANCE", "MAX_WAIT", "EmbeddedHost"]
 
@@ -126,24 +128,28 @@ class EmbeddedHost(Host):
 
     def _run_timers(self) -> None:
         with self._wakeup:
-            clock_was_set = False
+            woke = Woke()
             while not self._closed:
                 try:
-                    clock_was_set = self._round(clock_was_set)
+                    woke = self._round(woke)
                 except Exception:
+                    woke = Woke()
                     log.exception("the timer loop failed in one round; it goes on")
                     self._clock.wait(self._wakeup, 0.05)
 
-    def _round(self, clock_was_set: bool = False) -> bool:
-        """Fire what is due, or sleep until the next deadline (called with the lock held);
-        whether the waiter says the clock may have been set since."""
+    def _round(self, woke: Woke) -> Woke:
+        """Fire what is due, or sleep until the next deadlines (called with the lock held)."""
         now = self._clock.now()
-        self._notice_clock_set(now, clock_was_set)
-        deadline = self.engine.next_deadline()
+        self._notice_clock_set(now, woke.clock_was_set)
+        budget, start = self.engine.next_deadlines()
+        if woke.budget_due:
+            now = _spent(budget, start, now)
+        deadline = budget if start is None else start if budget is None else min(budget, start)
         if deadline is not None and deadline <= now:
             self._apply(self.engine.advance(now))
-            return False
-        return self._waiter.sleep(deadline, now)
+            return Woke()
+        budget_in = None if budget is None else (budget - now).total_seconds()
+        return self._waiter.sleep(start, budget_in, now)
 
     def _notice_clock_set(self, now: datetime, reported: bool) -> None:
         """Tell the engine if the wall clock was set since the last round, and by how much."""
@@ -236,6 +242,15 @@ class EmbeddedHost(Host):
         traceback: TracebackType | None,
     ) -> None:
         self.close()
+
+
+def _spent(budget: datetime | None, start: datetime | None, now: datetime) -> datetime:
+    """The instant to advance to once the elapsed clock says the next budget deadline came:
+    that deadline, when the wall clock (slewed by NTP) still shows a moment before it, unless
+    a scheduled start lies in between (a wall-clock instant must not come early)."""
+    if budget is None or budget <= now or (start is not None and start <= budget):
+        return now
+    return budget
 
 
 def _readings(cpu: CpuSource | None) -> CpuReadings:

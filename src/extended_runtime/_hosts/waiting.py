@@ -6,20 +6,25 @@ The thread holds the host's lock, asks the engine for its next deadline (a wall-
 and sleeps until then, until a command changes the deadlines (`wake()`), or until the wall clock
 is set. It must be early to nothing, late to nothing, and cost nothing while it waits: no polling.
 
-`TimerfdWaiter` (Linux) arms one timerfd on `CLOCK_REALTIME` at the deadline as an absolute time
-with cancel-on-set, and waits in `poll` on it and on an eventfd that `wake()` writes:
+`TimerfdWaiter` (Linux) arms two timerfds, each for the earliest deadline of its kind, and waits
+in `poll` on them and on an eventfd that `wake()` writes:
 
-* the kernel keeps an absolute `REALTIME` expiry on the wall clock, so the timer fires at the
-  wall-clock instant however long the machine slept (Python's own timed waits follow the
-  monotonic clock, which stops during suspend, and wake late after a resume);
-* when anyone sets the clock, and when the machine resumes from suspend, the kernel cancels the
-  timer and the wait ends at once (`clock_was_set`): the host then measures the set against its
-  elapsed clock (BOOTTIME, which counts suspended time) and moves running budgets by it;
-* the timer has nanosecond resolution (`epoll` rounds its timeout up to a millisecond);
-* a process stopped past its deadline finds the timer fired when it continues.
+* scheduled starts are wall-clock instants: a `CLOCK_REALTIME` timer, absolute, with
+  cancel-on-set. The kernel keeps its expiry on the wall clock, so it fires at the instant
+  however long the machine slept (Python's own timed waits follow the monotonic clock, which
+  stops during suspend, and wake late after a resume); when anyone sets the clock, and when the
+  machine resumes, the kernel cancels it and the wait ends at once (`clock_was_set`);
+* a running session's timers (expiry, warning, alerts) measure lengths of time: a
+  `CLOCK_BOOTTIME` timer, armed for the time left (relative), which counts suspended time and
+  no set of the clock moves. The host reads both clocks together each round; when this timer
+  fires the deadline is due, even if NTP slewing left the wall clock a little behind
+  (`budget_due`). (Relative, not absolute: libfaketime, which tests use, shifts absolute timers
+  of every clock by its fake offset.);
+* both have nanosecond resolution (`epoll` rounds its timeout up to a millisecond), and a
+  process stopped past a deadline finds its timer fired when it continues.
 
-One timer serves any number of sessions: it is re-armed at the engine's next deadline each round,
-and `wake()` writes the eventfd only while the thread sleeps.
+Two timers serve any number of sessions: they are re-armed at the engine's next deadlines each
+round, and `wake()` writes the eventfd only while the thread sleeps.
 
 `PollingWaiter` is the portable fallback and the waiter of a test's `MockClock`: it waits on the
 host's condition through the clock, at most `MAX_WAIT` seconds at a time on a real clock. Its
@@ -37,11 +42,11 @@ import select
 import sys
 import threading
 from datetime import datetime
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from .._core.clock import Clock, SystemClock
 
-__all__ = ["MAX_WAIT", "PollingWaiter", "TimerfdWaiter", "Waiter", "waiter_for"]
+__all__ = ["MAX_WAIT", "PollingWaiter", "TimerfdWaiter", "Waiter", "Woke", "waiter_for"]
 
 log = logging.getLogger("extended_runtime")
 
@@ -49,12 +54,22 @@ log = logging.getLogger("extended_runtime")
 MAX_WAIT = 5.0
 
 
+class Woke(NamedTuple):
+    """Why a sleep ended, beyond a deadline of the wall clock or a `wake()`."""
+
+    #: The wall clock may have been set, or the machine resumed (the kernel said so).
+    clock_was_set: bool = False
+    #: The running sessions' timer came due on the elapsed clock.
+    budget_due: bool = False
+
+
 class Waiter(Protocol):
     """Sleeps the timer thread; `sleep` and `wake` are called with the host's lock held."""
 
-    def sleep(self, deadline: datetime | None, now: datetime) -> bool:
-        """Release the lock until `deadline` (`None`: no deadline), a `wake()`, or a set of
-        the wall clock; True when the clock may have been set (or the machine resumed)."""
+    def sleep(self, start: datetime | None, budget_in: float | None, now: datetime) -> Woke:
+        """Release the lock until the wall clock reaches `start`, `budget_in` seconds have
+        passed on the elapsed clock (`Clock.elapsed`, suspended time included), a `wake()` comes,
+        or the wall clock is set (`None`: no such deadline); `now` is the wall clock read last."""
         ...
 
     def wake(self) -> None:
@@ -67,7 +82,7 @@ class Waiter(Protocol):
 
 
 def waiter_for(clock: Clock, lock: threading.Condition) -> Waiter:
-    """The waiter for `clock`: a timerfd for the machine's clock on Linux, else polling."""
+    """The waiter for `clock`: timerfds for the machine's clock on Linux, else polling."""
     if type(clock) is SystemClock and sys.platform == "linux":
         try:
             return TimerfdWaiter(lock)
@@ -83,10 +98,15 @@ class PollingWaiter:
         self._clock = clock
         self._condition = condition
 
-    def sleep(self, deadline: datetime | None, now: datetime) -> bool:
-        wait = None if deadline is None else min(MAX_WAIT, (deadline - now).total_seconds())
-        self._clock.wait(self._condition, wait)
-        return False
+    def sleep(self, start: datetime | None, budget_in: float | None, now: datetime) -> Woke:
+        waits = [MAX_WAIT]
+        if start is not None:
+            waits.append((start - now).total_seconds())
+        if budget_in is not None:
+            waits.append(budget_in)
+        untimed = start is None and budget_in is None
+        self._clock.wait(self._condition, None if untimed else max(0.0, min(waits)))
+        return _NOTHING
 
     def wake(self) -> None:
         self._condition.notify_all()
@@ -96,28 +116,33 @@ class PollingWaiter:
 
 
 class TimerfdWaiter:
-    """One `CLOCK_REALTIME` timerfd (absolute, cancel-on-set) and an eventfd, in `poll`."""
+    """A `CLOCK_REALTIME` timerfd (starts), a `CLOCK_BOOTTIME` one (budgets), an eventfd."""
 
     def __init__(self, lock: threading.Condition) -> None:
         from .._backends.linux.timerfd import ClockId, Timer
 
         self._lock = lock
-        self._timer = Timer(ClockId.REALTIME, nonblocking=True)
+        self._starts = Timer(ClockId.REALTIME, nonblocking=True)
         try:
+            self._budgets = Timer(ClockId.BOOTTIME, nonblocking=True)
             self._event = os.eventfd(0, os.EFD_CLOEXEC | os.EFD_NONBLOCK)
         except OSError:
-            self._timer.close()
+            self.close()
             raise
         self._poll = select.poll()
-        self._poll.register(self._timer.fileno(), select.POLLIN)
-        self._poll.register(self._event, select.POLLIN)
+        for fd in (self._starts.fileno(), self._budgets.fileno(), self._event):
+            self._poll.register(fd, select.POLLIN)
         self._sleeping = False
 
-    def sleep(self, deadline: datetime | None, now: datetime) -> bool:
-        if deadline is None:
-            self._timer.disarm()
+    def sleep(self, start: datetime | None, budget_in: float | None, now: datetime) -> Woke:
+        if start is None:
+            self._starts.disarm()
         else:
-            self._timer.set(max(deadline.timestamp(), 1e-9), absolute=True, cancel_on_set=True)
+            self._starts.set(max(start.timestamp(), 1e-9), absolute=True, cancel_on_set=True)
+        if budget_in is None:
+            self._budgets.disarm()
+        else:
+            self._budgets.set(max(budget_in, 1e-9))  # 0 would disarm it
         self._sleeping = True
         self._lock.release()
         try:
@@ -127,26 +152,35 @@ class TimerfdWaiter:
             self._sleeping = False
         return self._drain()
 
-    def _drain(self) -> bool:
-        """Read both descriptors empty; whether the timer says the clock was set."""
+    def _drain(self) -> Woke:
+        """Read the descriptors empty: whether the clock was set, whether a budget is due."""
         from .._backends.linux.timerfd import ClockWasSet
 
         with contextlib.suppress(BlockingIOError):
             os.eventfd_read(self._event)
+        budget_due = False
+        with contextlib.suppress(BlockingIOError):
+            budget_due = self._budgets.read() > 0
         try:
-            self._timer.read()
+            self._starts.read()
         except ClockWasSet:
-            return True
+            return Woke(True, budget_due)
         except BlockingIOError:
             pass
-        return False
+        return Woke(False, budget_due)
 
     def wake(self) -> None:
         if self._sleeping:
             os.eventfd_write(self._event, 1)
 
     def close(self) -> None:
-        self._timer.close()
-        event, self._event = self._event, -1
+        self._starts.close()
+        budgets = getattr(self, "_budgets", None)
+        if budgets is not None:
+            budgets.close()
+        event, self._event = getattr(self, "_event", -1), -1
         if event >= 0:
             os.close(event)
+
+
+_NOTHING = Woke()
