@@ -2,9 +2,10 @@
 
 Theory
 ------
-The thread holds the host's lock, asks the engine for its next deadline (a wall-clock instant),
-and sleeps until then, until a command changes the deadlines (`wake()`), or until the wall clock
-is set. It must be early to nothing, late to nothing, and cost nothing while it waits: no polling.
+The thread holds the host's lock, asks the engine for its next deadlines (the next scheduled
+start, a wall-clock instant, and the next timer of a running session, a length of time from
+now), and sleeps until one comes, until a command changes them (`wake()`), or until the wall
+clock is set. It must be early to nothing, late to nothing, and cost nothing while it waits: no polling.
 
 `TimerfdWaiter` (Linux) arms two timerfds, each for the earliest deadline of its kind, and waits
 in `poll` on them and on an eventfd that `wake()` writes:
@@ -18,8 +19,8 @@ in `poll` on them and on an eventfd that `wake()` writes:
   `CLOCK_BOOTTIME` timer, armed for the time left (relative), which counts suspended time and
   no set of the clock moves. The host reads both clocks together each round; when this timer
   fires the deadline is due, even if NTP slewing left the wall clock a little behind
-  (`budget_due`). (Relative, not absolute: libfaketime, which tests use, shifts absolute timers
-  of every clock by its fake offset.);
+  (`budget_due`). It is armed relative, not absolute, because libfaketime, which the tests use
+  to move a process's wall clock, shifts absolute timers of every clock by its fake offset;
 * both have nanosecond resolution (`epoll` rounds its timeout up to a millisecond), and a
   process stopped past a deadline finds its timer fired when it continues.
 
