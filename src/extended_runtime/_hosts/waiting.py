@@ -5,7 +5,8 @@ Theory
 The thread holds the host's lock, asks the engine for its next deadlines (the next scheduled
 start, a wall-clock instant, and the next timer of a running session, a length of time from
 now), and sleeps until one comes, until a command changes them (`wake()`), or until the wall
-clock is set. It must be early to nothing, late to nothing, and cost nothing while it waits: no polling.
+clock is set. It must be early to nothing, late to nothing, and cost nothing while it waits:
+no polling.
 
 `TimerfdWaiter` (Linux) arms two timerfds, each for the earliest deadline of its kind, and waits
 in `poll` on them and on an eventfd that `wake()` writes:
