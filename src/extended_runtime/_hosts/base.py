@@ -453,8 +453,8 @@ class Host(ABC):
         self._feed(lambda: self.engine.set_conditions(change(self.engine.conditions), self.now))
 
     def _before_sleep(self) -> None:
-        """The machine is about to suspend: let the wake alarm be armed first (bounded)."""
-        self._effects.expedite()
+        """The machine is about to suspend: let the wake alarm be armed first (bounded; settling
+        takes spaced values at once)."""
         self._effects.settle(2.0)
 
     def _after_wake(self) -> None:
@@ -517,6 +517,7 @@ CPU_READ_SPACING = 0.5
 
 
 def _always(last: object, new: object) -> bool:
+    """Every CPU reading is spaced from the last one."""
     return True
 
 
