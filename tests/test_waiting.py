@@ -79,14 +79,21 @@ def test_wake_ends_a_sleep_without_a_deadline(
     assert slept < 20
 
 
+@pytest.mark.parametrize(
+    ("start_in", "budget_in"),
+    [(3600.0, None), (None, 3600.0)],
+    ids=["a start waits", "only a running session"],
+)
 def test_a_set_of_the_clock_ends_the_sleep_and_says_so(
     waiter: tuple[TimerfdWaiter, threading.Condition],
+    start_in: float | None,
+    budget_in: float | None,
 ) -> None:
     require_root("clock_settime")
     made, lock = waiter
     thread = threading.Timer(0.1, set_clock_to_itself)
     thread.start()
-    woke, slept = _sleep(made, lock, start_in=3600.0, budget_in=None)
+    woke, slept = _sleep(made, lock, start_in=start_in, budget_in=budget_in)
     thread.join()
     assert woke.clock_was_set
     assert slept < 20

@@ -15,7 +15,8 @@ in `poll` on them and on an eventfd that `wake()` writes:
   cancel-on-set. The kernel keeps its expiry on the wall clock, so it fires at the instant
   however long the machine slept (Python's own timed waits follow the monotonic clock, which
   stops during suspend, and wake late after a resume); when anyone sets the clock, and when the
-  machine resumes, the kernel cancels it and the wait ends at once (`clock_was_set`);
+  machine resumes, the kernel cancels it and the wait ends at once (`clock_was_set`). With no
+  start scheduled it waits a year off, so that a set is still heard while sessions run;
 * a running session's timers (expiry, warning, alerts) measure lengths of time: a
   `CLOCK_BOOTTIME` timer, armed for the time left (relative), which counts suspended time and
   no set of the clock moves. The host reads both clocks together each round; when this timer
@@ -54,6 +55,8 @@ log = logging.getLogger("extended_runtime")
 
 #: The longest `PollingWaiter` sleeps on a real clock without looking at it again (seconds).
 MAX_WAIT = 5.0
+#: Where the wall-clock timer waits when no start is scheduled: far off, and still told of sets.
+_FAR_OFF = 365 * 24 * 3600.0
 
 
 class Woke(NamedTuple):
@@ -137,10 +140,9 @@ class TimerfdWaiter:
         self._sleeping = False
 
     def sleep(self, start: datetime | None, budget_in: float | None, now: datetime) -> Woke:
-        if start is None:
-            self._starts.disarm()
-        else:
-            self._starts.set(max(start.timestamp(), 1e-9), absolute=True, cancel_on_set=True)
+        # with no start to wait for, the wall-clock timer still waits, a year off, to hear of sets
+        at = now.timestamp() + _FAR_OFF if start is None else start.timestamp()
+        self._starts.set(max(at, 1e-9), absolute=True, cancel_on_set=True)
         if budget_in is None:
             self._budgets.disarm()
         else:
