@@ -663,6 +663,24 @@ def test_doctor_shows_every_backend_and_passes_with_a_keep_awake() -> None:
     assert lines[1].split()[:4] == ["keep-awake", "logind", "yes", "*"]
 
 
+def test_doctor_says_what_the_timers_sleep_on(monkeypatch: pytest.MonkeyPatch) -> None:
+    result = CliRunner().invoke(cli, ["doctor"])
+    timers = [line for line in result.output.splitlines() if line.startswith("timers")]
+    assert timers and timers[0].split()[1:4] == ["timerfd", "yes", "*"]
+    assert "never polls" in timers[0]
+    # where no timerfd can be made, the fallback and the drift it allows are named
+    monkeypatch.setattr("extended_runtime._hosts.waiting.TimerfdWaiter", _NoTimerfd)
+    result = CliRunner().invoke(cli, ["doctor"])
+    timers = [line for line in result.output.splitlines() if line.startswith("timers")]
+    assert timers[0].split()[1:4] == ["polling", "yes", "*"]
+    assert "up to 5 s late after a suspend" in timers[0]
+
+
+class _NoTimerfd:
+    def __init__(self, lock: object) -> None:
+        raise OSError(24, "Too many open files")
+
+
 def test_doctor_fails_and_says_why_without_a_keep_awake(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

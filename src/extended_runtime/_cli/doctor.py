@@ -1,7 +1,8 @@
 """`xrs doctor`: what this machine can do for sessions, backend by backend.
 
 Every candidate backend of every capability is probed (`_backends.select.survey`), in priority
-order, and shown with whether it works here, whether it was chosen, and why. The terminal, which
+order, and shown with whether it works here, whether it was chosen, and why; `timers` says what
+the embedded host's timer thread sleeps on (timerfds, or polling elsewhere). The terminal, which
 an app follows only when it asks (`follow_terminal()`), is shown as `app-state`, never chosen.
 The exit status says whether sessions can do their main job: 0 when keep-awake has a working
 backend, 1 when it has none (the machine would be free to sleep during a session).
@@ -12,6 +13,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from .._backends.select import Candidate, Survey, survey, terminal_source
+from .._hosts.waiting import probe_timers
 
 __all__ = ["EXIT_NO_KEEP_AWAKE", "diagnose", "report"]
 
@@ -25,6 +27,8 @@ def diagnose() -> tuple[str, int]:
     """The report and the exit status."""
     found = survey(everything=True)
     found.backends.close()
+    timers = Candidate("timers", probe_timers(), True)  # what the embedded host sleeps on
+    found = replace(found, candidates=(*found.candidates, timers))
     terminal = terminal_source()
     if terminal is not None:  # apps opt in (`follow_terminal()`): shown, never chosen here
         found = replace(

@@ -48,8 +48,17 @@ from datetime import datetime
 from typing import NamedTuple, Protocol
 
 from .._core.clock import Clock, SystemClock
+from ..abc import Probe
 
-__all__ = ["MAX_WAIT", "PollingWaiter", "TimerfdWaiter", "Waiter", "Woke", "waiter_for"]
+__all__ = [
+    "MAX_WAIT",
+    "PollingWaiter",
+    "TimerfdWaiter",
+    "Waiter",
+    "Woke",
+    "probe_timers",
+    "waiter_for",
+]
 
 log = logging.getLogger("extended_runtime")
 
@@ -94,6 +103,30 @@ def waiter_for(clock: Clock, lock: threading.Condition) -> Waiter:
         except OSError as error:  # a kernel without timerfd, or no descriptors left
             log.warning("no timerfd (%s): the timer thread polls every %g s", error, MAX_WAIT)
     return PollingWaiter(clock, lock)
+
+
+def probe_timers() -> Probe:
+    """What the embedded host's timer thread sleeps on here, for `xrs doctor`."""
+    if sys.platform == "linux":
+        try:
+            TimerfdWaiter(threading.Condition()).close()
+        except OSError as error:
+            why = f"no timerfd ({error})"
+        else:
+            return Probe(
+                "timerfd",
+                True,
+                "scheduled starts on the wall clock (told of sets and resumes), running sessions "
+                "on BOOTTIME (suspended time counts); never polls",
+            )
+    else:
+        why = f"no timerfd on {sys.platform}"
+    return Probe(
+        "polling",
+        True,
+        f"{why}: looks at the clock every {MAX_WAIT:g} s; a start may be up to {MAX_WAIT:g} s "
+        "late after a suspend or a set of the clock",
+    )
 
 
 class PollingWaiter:
