@@ -108,3 +108,49 @@ def test_a_spent_budget_is_due_though_the_wall_clock_lags_unless_a_start_comes_f
     assert _spent(T0, T0 - timedelta(milliseconds=1), lagging) == lagging  # the start first
     assert _spent(None, None, lagging) == lagging
     assert _spent(T0, None, T0 + timedelta(seconds=1)) == T0 + timedelta(seconds=1)
+
+
+def test_a_host_without_timerfds_polls_and_says_so(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A kernel without timerfd, or no descriptors left: the host warns, polls, and its
+    sessions still end on time."""
+    from extended_runtime import (
+        EmbeddedHost,
+        ExtendedRuntimeSession,
+        ExtendedRuntimeSessionDelegate,
+        ExtendedRuntimeSessionError,
+        InvalidationReason,
+        SessionType,
+    )
+    from extended_runtime._backends.select import Backends
+    from extended_runtime._hosts import waiting
+
+    from .helpers import short_policy
+
+    def no_timerfd(lock: object) -> None:
+        raise OSError(24, "Too many open files")
+
+    class Ended(ExtendedRuntimeSessionDelegate):
+        def __init__(self) -> None:
+            self.reason: InvalidationReason | None = None
+            self.event = threading.Event()
+
+        def did_invalidate(
+            self,
+            session: ExtendedRuntimeSession,
+            reason: InvalidationReason,
+            error: ExtendedRuntimeSessionError | None,
+        ) -> None:
+            self.reason = reason
+            self.event.set()
+
+    monkeypatch.setattr(waiting, "TimerfdWaiter", no_timerfd)
+    ended = Ended()
+    with EmbeddedHost(short_policy(self_care=0.6), backends=Backends(cpu=None)) as host:
+        assert isinstance(host._waiter, waiting.PollingWaiter)
+        app = host.app("org.example.care", SessionType.SELF_CARE)
+        ExtendedRuntimeSession(app, ended).start()
+        assert ended.event.wait(10)
+    assert ended.reason is InvalidationReason.EXPIRED
+    assert any("no timerfd" in r.getMessage() for r in caplog.records)
