@@ -66,7 +66,6 @@ __all__ = [
     "run_apscheduler",
     "run_call_at",
     "run_ours",
-    "run_peer",
     "run_sched",
 ]
 
@@ -255,10 +254,6 @@ def run_apscheduler(count: int = ALARMS, spacing: float = SPACING, lead: float =
 
     margin = asyncio.run(main())
     return Lateness(samples, margin)
-
-
-#: The earlier name of the `sched` peer.
-run_peer = run_sched
 
 
 # ---------------------------------------------------------------------- probes

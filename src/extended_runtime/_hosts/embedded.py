@@ -58,9 +58,9 @@ from .._core.policy import Policy
 from ..abc import CpuSource
 from .base import Host
 from .delivery import Delivery
-from .waiting import MAX_WAIT, Woke, waiter_for
+from .waiting import Woke, waiter_for
 
-__all__ = ["EXIT_TIMEOUT", "JUMP_TOLERANCE", "MAX_WAIT", "EmbeddedHost"]
+__all__ = ["EXIT_TIMEOUT", "JUMP_TOLERANCE", "EmbeddedHost"]
 
 log = logging.getLogger("extended_runtime")
 
