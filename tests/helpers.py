@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 import pytest
 
@@ -90,8 +90,15 @@ class Call:
     error: ExtendedRuntimeSessionError | None = None
 
 
+class Timed(Protocol):
+    """A host, as a recorder sees it: its current instant."""
+
+    @property
+    def now(self) -> datetime: ...
+
+
 class Recorder(ExtendedRuntimeSessionDelegate):
-    """A delegate that records every call with the host's time.
+    """A delegate that records every call with the host's time (any host: virtual or embedded).
 
     Several recorders may share one `journal` to see the order of calls across sessions; each
     entry there is `(label, call)`.
@@ -99,7 +106,7 @@ class Recorder(ExtendedRuntimeSessionDelegate):
 
     def __init__(
         self,
-        host: VirtualHost,
+        host: Timed,
         label: str = "",
         journal: list[tuple[str, Call]] | None = None,
     ) -> None:

@@ -18,8 +18,6 @@ import pytest
 from extended_runtime import (
     EmbeddedHost,
     ExtendedRuntimeSession,
-    ExtendedRuntimeSessionDelegate,
-    ExtendedRuntimeSessionError,
     InvalidationReason,
     SessionState,
     SessionType,
@@ -36,33 +34,10 @@ from extended_runtime._core.events import (
 )
 from extended_runtime.testing import MockClock
 
-from .helpers import LOGGER, T0
+from .helpers import LOGGER, T0, Recorder
 
 HOUR = timedelta(hours=1)
 MINUTE = timedelta(minutes=1)
-
-
-class Calls(ExtendedRuntimeSessionDelegate):
-    """The names of the delegate calls, and the last reason."""
-
-    def __init__(self) -> None:
-        self.names: list[str] = []
-        self.reason: InvalidationReason | None = None
-
-    def did_start(self, session: ExtendedRuntimeSession) -> None:
-        self.names.append("did_start")
-
-    def will_expire(self, session: ExtendedRuntimeSession) -> None:
-        self.names.append("will_expire")
-
-    def did_invalidate(
-        self,
-        session: ExtendedRuntimeSession,
-        reason: InvalidationReason,
-        error: ExtendedRuntimeSessionError | None,
-    ) -> None:
-        self.names.append("did_invalidate")
-        self.reason = reason
 
 
 @pytest.fixture
@@ -88,8 +63,8 @@ def _last_start(sink: MemoryEventSink) -> SessionStarted:
 
 def _mindful_and_alarm(
     host: EmbeddedHost,
-) -> tuple[ExtendedRuntimeSession, Calls, ExtendedRuntimeSession, Calls]:
-    mindful_calls, alarm_calls = Calls(), Calls()
+) -> tuple[ExtendedRuntimeSession, Recorder, ExtendedRuntimeSession, Recorder]:
+    mindful_calls, alarm_calls = Recorder(host), Recorder(host)
     mindful = ExtendedRuntimeSession(
         host.app("org.example.breathe", SessionType.MINDFULNESS), mindful_calls
     )
@@ -129,7 +104,7 @@ def test_a_forward_set_starts_a_passed_alarm_at_once_and_keeps_the_running_budge
     clock.jump(MINUTE)
     assert host.settle()
     assert mindful_calls.names == ["did_start", "will_expire", "did_invalidate"]
-    assert mindful_calls.reason is InvalidationReason.EXPIRED
+    assert mindful_calls.calls[-1].reason is InvalidationReason.EXPIRED
 
 
 def test_a_backward_set_leaves_the_alarm_on_its_instant_and_the_budget_whole(
