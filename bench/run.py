@@ -383,17 +383,13 @@ def day_section(title: str, day: dict[str, Any]) -> list[str]:
 
 def alarm_section(alarms: dict[str, Any]) -> list[str]:
     """Every lateness figure of the embedded host and its peers."""
-    lines = [
-        "",
-        "## Smart alarms on the embedded host",
-        "",
+    lines = _section(
+        "Smart alarms on the embedded host",
         f"{alarms['alarms']:,} alarms, {alarms['spacing_s'] * 1e3:g} ms apart; each figure is "
         f"the median over {alarms['rounds']} runs, each run in a fresh process pinned to one "
         "CPU. Margin: how long before the first alarm the setup ended.",
-        "",
-        "| Run | p50 | p99 (each run) | max | margin |",
-        "|---|---|---|---|---|",
-    ]
+        ("Run", "p50", "p99 (each run)", "max", "margin"),
+    )
     for kind, run in alarms["runs"].items():
         each = ", ".join(f"{p:.2f}" for p in run["p99_ms_all"])
         lines.append(
@@ -405,16 +401,12 @@ def alarm_section(alarms: dict[str, Any]) -> list[str]:
 
 def idle_section(idle: dict[str, Any]) -> list[str]:
     """Each idle probe's wake-ups, CPU and threads."""
-    lines = [
-        "",
-        "## Idle",
-        "",
+    lines = _section(
+        "Idle",
         f"Counted over {idle['window_s']:g} s from outside each process, over every thread "
         "(`/proc/PID/task/*`: context switches, and `schedstat` time on CPU).",
-        "",
-        "| Probe | sessions | wake-ups | CPU | threads |",
-        "|---|---|---|---|---|",
-    ]
+        ("Probe", "sessions", "wake-ups", "CPU", "threads"),
+    )
     for run in idle["runs"].values():
         lines.append(
             f"| {run['kind']} | {run['sessions']:,} | {run['wakeups']} | {run['cpu_ms']:.2f} ms "
@@ -425,18 +417,21 @@ def idle_section(idle: dict[str, Any]) -> list[str]:
 
 def churn_section(churn: dict[str, Any]) -> list[str]:
     """What the engine held before and after each loop of start/invalidate pairs."""
-    lines = [
-        "",
-        "## What the engine holds after sessions come and go",
-        "",
+    lines = _section(
+        "What the engine holds after sessions come and go",
         "Counted after `gc.collect()`, before and after each loop, on an engine warmed with a "
         "history (some of whose sessions it keeps for their apps' next launch) and one "
         "scheduled alarm.",
-        "",
-        "| Loop | LiveSession objects | Run objects | live_sessions() | timer_entries "
-        "| RSS growth | us per pair |",
-        "|---|---|---|---|---|---|---|",
-    ]
+        (
+            "Loop",
+            "LiveSession objects",
+            "Run objects",
+            "live_sessions()",
+            "timer_entries",
+            "RSS growth",
+            "us per pair",
+        ),
+    )
     for kind in ("start", "start_at"):
         loop = churn["loops"][kind]
         before, after = loop["before"], loop["after"]
@@ -508,6 +503,19 @@ def sound_section(sound: dict[str, Any]) -> list[str]:
             f"| {run['min_ms']:.1f} ms | {run['max_ms']:.1f} ms | {warm} ms |"
         )
     return lines
+
+
+def _section(title: str, intro: str, columns: tuple[str, ...]) -> list[str]:
+    """A section's heading, its opening paragraph and the head of its table."""
+    return [
+        "",
+        f"## {title}",
+        "",
+        intro,
+        "",
+        "| " + " | ".join(columns) + " |",
+        "|" + "---|" * len(columns),
+    ]
 
 
 def _breakdown(lines: list[dict[str, Any]]) -> list[str]:
