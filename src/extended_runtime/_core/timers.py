@@ -161,7 +161,9 @@ class TimerQueue(Generic[S]):
 
     def next_deadline(self) -> datetime | None:
         """The earliest deadline of any timer, dead ones included (firing skips them)."""
-        main, start = self.next_deadlines()
+        # on every round of a host's loop: read the heaps here rather than build a pair
+        main: datetime | None = self._main[0][0] if self._main else None
+        start = self._starts[0].start_date if self._starts else None
         if main is None:
             return start
         if start is None:
