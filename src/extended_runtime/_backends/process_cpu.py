@@ -3,7 +3,13 @@
 The embedded host runs inside the app's own process, so "the app's process tree" is this
 process, the children it has reaped (their time is folded into ours by the kernel) and the
 descendants still running. Every app of the process shares that one tree, so one reading per
-sample serves them all, however many sessions run. psutil is imported on first use only.
+sample serves them all, however many sessions run.
+
+Reading the tree needs psutil only while descendants run: this process's own time and that of
+the children it has reaped come from `os.times()`, and whether any child exists at all is one
+`waitid(WNOHANG | WNOWAIT)`, which reaps nothing. So a session that starts before the process
+has children (`xrs run` starts its session before its command) takes its baseline without
+importing psutil, which costs more than the rest of the reading put together.
 """
 
 from __future__ import annotations
@@ -42,16 +48,28 @@ class ProcessTreeCpu(CpuSource):
         return {self._tree: self._total()}
 
     def _total(self) -> float:
+        me = os.times()
+        total = me.user + me.system + me.children_user + me.children_system
+        if not _has_children():
+            return total
         import psutil
 
         if self._process is None:
             self._process = psutil.Process()
-        me = self._process.cpu_times()
-        total = me.user + me.system + me.children_user + me.children_system
         for child in self._process.children(recursive=True):
             try:
                 times = child.cpu_times()
             except psutil.Error:
                 continue
             total += times.user + times.system
-        return float(total)
+        return total
+
+
+def _has_children() -> bool:
+    """Whether this process has a child, running or exited but not yet reaped (none is reaped:
+    `WNOWAIT` leaves an exited child for whoever waits for it)."""
+    try:
+        os.waitid(os.P_ALL, 0, os.WEXITED | os.WSTOPPED | os.WCONTINUED | os.WNOHANG | os.WNOWAIT)
+    except ChildProcessError:
+        return False
+    return True

@@ -23,7 +23,7 @@ from __future__ import annotations
 import importlib
 import logging
 import sys
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -152,16 +152,22 @@ def survey(
     *,
     everything: bool = False,
     prefer: Mapping[str, str] | None = None,
+    needs: Collection[str] = CHOOSABLE,
     platform: str = sys.platform,
 ) -> Survey:
     """Choose the backends of this machine, probing candidates in priority order until one
     works (`everything`: probe the rest too, for `xrs doctor`). `prefer` names the backend to
-    use for some capabilities instead; one that cannot work here raises `BackendUnavailable`."""
+    use for some capabilities instead; one that cannot work here raises `BackendUnavailable`.
+
+    `needs`: the choosable capabilities the host will use; the others get no backend (`None`),
+    and their modules are not even imported (`xrs run` never schedules nor alerts). A capability
+    named in `prefer` is always needed."""
     table = _LINUX if platform.startswith("linux") else {}
     trial = _Trial(everything)
+    wanted_here = set(needs) | set(prefer or {})
     try:
-        chosen: dict[str, Backend] = {}
-        for capability in CHOOSABLE:
+        chosen: dict[str, Backend | None] = dict.fromkeys(CHOOSABLE)
+        for capability in (c for c in CHOOSABLE if c in wanted_here):
             wanted = (prefer or {}).get(capability)
             if wanted is not None:
                 chosen[capability] = trial.named(capability, wanted, table.get(capability, ()))
@@ -286,7 +292,7 @@ def _load(path: str, **arguments: Any) -> Backend:
 
 
 def _as(backend: Any, kind: type[Any]) -> Any:
-    assert isinstance(backend, kind), (backend, kind)
+    assert backend is None or isinstance(backend, kind), (backend, kind)
     return backend
 
 

@@ -167,12 +167,13 @@ def run_in_session(options: RunOptions, make_host: HostFactory | None = None) ->
 
 
 def _host_maker(options: RunOptions) -> HostFactory:
-    """An embedded host with the backends asked for by name, the first that work for the rest."""
-    if not options.backends:
-        return EmbeddedHost
+    """An embedded host with the backends asked for by name, the first that work for the rest.
+
+    Only keep-awake is chosen unless asked for: a session of `xrs run` is never scheduled and
+    never alerts, so the wake-alarm and alert backends are neither probed nor imported."""
     from .._backends.select import survey
 
-    chosen = survey(prefer=dict(options.backends)).backends
+    chosen = survey(prefer=dict(options.backends), needs=("keep-awake",)).backends
     return lambda policy: EmbeddedHost(policy, backends=chosen)
 
 

@@ -24,7 +24,6 @@ can serialise these values as they are.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from .enums import (
@@ -36,6 +35,7 @@ from .enums import (
     SessionType,
 )
 from .errors import ExtendedRuntimeSessionError
+from .values import Value
 
 __all__ = [
     "AlarmEndedSilently",
@@ -63,21 +63,18 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Event:
+class Event(Value):
     """A change the engine made, at instant `at`."""
 
     at: datetime
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
 class AppEvent(Event):
     """An event about one app."""
 
     app_id: str
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
 class SessionEvent(AppEvent):
     """An event about one session; `state` is the session's state once it has happened."""
 
@@ -85,7 +82,6 @@ class SessionEvent(AppEvent):
     state: SessionState
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
 class SessionScheduled(SessionEvent):
     """`start_at()` was accepted; the session starts at `start_date`."""
 
@@ -93,7 +89,6 @@ class SessionScheduled(SessionEvent):
     start_date: datetime
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
 class SessionStarted(SessionEvent):
     """The session runs until `expiration_date` (`None`: no limit).
 
@@ -106,14 +101,12 @@ class SessionStarted(SessionEvent):
     lateness: timedelta = timedelta(0)
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
 class SessionWillExpire(SessionEvent):
     """The session will expire at `expiration_date`; finish up."""
 
     expiration_date: datetime
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
 class ExpirationMoved(SessionEvent):
     """The wall clock was set by `moved_by`: the session keeps the rest of its budget, so its
     `expiration_date` moved with the clock. No delegate call; the session object shows it."""
@@ -122,7 +115,6 @@ class ExpirationMoved(SessionEvent):
     moved_by: timedelta
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
 class SessionInvalidated(SessionEvent):
     """The session ended (or never started) for `reason`; `error_code` when reason is ERROR."""
 
@@ -145,7 +137,6 @@ class SessionInvalidated(SessionEvent):
         return self.previous_state is SessionState.NOT_STARTED
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
 class AlertPlayed(SessionEvent):
     """An alert played now. `by_host`: the host's own alert, not the app's `notify_user`.
 
@@ -159,7 +150,6 @@ class AlertPlayed(SessionEvent):
     awaits_answer: bool = False
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
 class SessionHandedOver(SessionEvent):
     """A (re)launched app receives a session it has no object for (Apple's `handle(_:)`).
 
@@ -172,7 +162,6 @@ class SessionHandedOver(SessionEvent):
     missed: tuple[SessionEvent, ...]
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
 class RequestIgnored(AppEvent):
     """A call was ignored as Apple ignores it (for example `notify_user` when not alerting)."""
 
@@ -181,7 +170,6 @@ class RequestIgnored(AppEvent):
     message: str
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
 class AlarmEndedSilently(AppEvent):
     """An alarm session ran and ended without alerting; `count` in a row so far."""
 
@@ -189,26 +177,22 @@ class AlarmEndedSilently(AppEvent):
     count: int
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
 class AlarmsDisabled(AppEvent):
     """Too many silent alarms: the app's alarms are off until the user allows them again."""
 
     count: int
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
 class AlarmsAllowed(AppEvent):
     """The user allowed the app's alarms again."""
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
 class AutoLaunchAnswered(AppEvent):
     """The user answered the auto-launch question."""
 
     status: AutoLaunchAuthorizationStatus
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
 class EffectFailed(Event):
     """The host could not perform an effect: it raised, or did not return in time.
 
@@ -225,13 +209,11 @@ class EffectFailed(Event):
     session_id: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class Effect:
+class Effect(Value):
     """Something the host must do."""
 
 
-@dataclass(frozen=True, slots=True)
-class KeepAwake(Effect):
+class KeepAwake(Effect, kw_only=False):
     """Hold (`held=True`) or release the host's keep-awake; `who` and `why` say for whom and
     for what, as tools that list inhibitors show it (a change of either is a new hold)."""
 
@@ -240,23 +222,20 @@ class KeepAwake(Effect):
     why: str = ""
 
 
-@dataclass(frozen=True, slots=True)
-class WakeAlarm(Effect):
+class WakeAlarm(Effect, kw_only=False):
     """Arm the wake alarm at `at` (the earliest scheduled start), or disarm it (`None`)."""
 
     at: datetime | None
 
 
-@dataclass(frozen=True, slots=True)
-class LaunchApp(Effect):
+class LaunchApp(Effect, kw_only=False):
     """Launch the app's declared command so it can take session `session_id`."""
 
     app_id: str
     session_id: str
 
 
-@dataclass(frozen=True, slots=True)
-class SampleCpu(Effect):
+class SampleCpu(Effect, kw_only=False):
     """Read the CPU seconds used so far by these process trees (`Engine.observe_cpu`)."""
 
     trees: tuple[str, ...]
