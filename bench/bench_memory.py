@@ -248,29 +248,24 @@ def _where(filename: str, lineno: int) -> str:
 
 
 def _sizes(engine: Engine, held: int) -> dict[str, float]:
-    """`sys.getsizeof` of each structure behind one scheduled session (GC header included)."""
+    """`sys.getsizeof` of each structure behind one scheduled session (GC header included).
+
+    A waiting session is held by its app record (`session_id`, `start_date`), indexed by session
+    id in `engine._waiting`, and the record itself sits in the list of starts (a list of blocks).
+    """
     app_id, app = next(reversed(engine._apps.items()))
-    session = app.scheduled
-    assert session is not None
-    starts: list[Any] = engine._timers._starts
-    entry = next(e for e in starts if e is session or (isinstance(e, tuple) and session in e))
-    sizes: dict[str, float] = {
-        "app record (LiveApp)": sys.getsizeof(app),
-        "session record (LiveSession)": sys.getsizeof(session),
+    assert app.session_id is not None and app.start_date is not None
+    blocks: list[list[Any]] = engine._timers._starts._blocks
+    return {
+        "app record with its waiting session (LiveApp)": sys.getsizeof(app),
         "app id str": sys.getsizeof(app_id),
-        "session id str": sys.getsizeof(session.id),
-        "start datetime": sys.getsizeof(session.start_date),
+        "session id str": sys.getsizeof(app.session_id),
+        "start datetime": sys.getsizeof(app.start_date),
         "engine._apps dict, per entry": sys.getsizeof(engine._apps) / held,
-        "engine._sessions dict, per entry": sys.getsizeof(engine._sessions) / held,
-        "start heap list, per entry": sys.getsizeof(starts) / held,
+        "engine._waiting dict, per entry": sys.getsizeof(engine._waiting) / held,
+        "list of starts, per entry": (sys.getsizeof(blocks) + sum(map(sys.getsizeof, blocks)))
+        / held,
     }
-    if isinstance(entry, tuple):
-        sizes["start heap entry (tuple)"] = sys.getsizeof(entry)
-        sizes["start heap sequence int"] = sys.getsizeof(entry[1])
-    seq = getattr(session, "start_seq", None)
-    if seq is not None:
-        sizes["start sequence int"] = sys.getsizeof(seq)
-    return sizes
 
 
 # ---------------------------------------------------------------------- all probes

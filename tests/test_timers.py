@@ -19,16 +19,16 @@ from .helpers import T0
 
 
 class Subject(Scheduled):
-    """A subject a test can watch die (`__weakref__`), and cancel by hand."""
+    """A subject a test can watch die (`__weakref__`), with a session id of its own."""
 
-    __slots__ = ("__weakref__", "waiting")
+    __slots__ = ("__weakref__",)
+
+    _made = 0
 
     def __init__(self) -> None:
         super().__init__()
-        self.waiting = True
-
-    def awaiting_start(self) -> bool:
-        return self.waiting
+        Subject._made += 1
+        self.session_id = f"{Subject._made:06d}"
 
 
 def _at(seconds: float) -> object:
@@ -73,28 +73,43 @@ def test_dead_entries_are_pruned_once_they_outnumber_the_live_ones() -> None:
     assert queue.next_deadline() is None
 
 
-def test_scheduled_starts_that_no_longer_wait_are_pruned() -> None:
+def test_a_cancelled_start_leaves_the_list_at_once() -> None:
     queue: TimerQueue[Subject] = TimerQueue()
     subjects = [Subject() for _ in range(10)]
     for seconds, subject in enumerate(subjects):
         queue.add_start(T0 + timedelta(seconds=seconds), subject)
     for subject in subjects[:6]:
-        subject.waiting = False
         queue.cancel_start(subject)
-    assert len(queue) == 4
+    assert len(queue) == 4 == queue.live
     assert queue.earliest_start() is subjects[6]
     assert queue.pop_due(T0 + timedelta(hours=1)) == (TimerKind.START, subjects[6])
 
 
-def test_a_start_that_fired_is_not_counted_dead_when_its_session_ends() -> None:
+def test_starts_come_in_date_order_then_session_id_order_across_blocks() -> None:
+    queue: TimerQueue[Subject] = TimerQueue()
+    subjects = [Subject() for _ in range(3_000)]
+    dates = [T0 + timedelta(seconds=(n * 7_919) % 1_000) for n in range(len(subjects))]
+    for subject, date in zip(reversed(subjects), dates, strict=True):
+        queue.add_start(date, subject)
+    for subject in subjects[::3]:
+        queue.cancel_start(subject)
+    expected = sorted(subjects[1::3] + subjects[2::3], key=lambda s: (s.start_date, s.session_id))
+    fired = []
+    while (due := queue.pop_due(T0 + timedelta(hours=1))) is not None:
+        fired.append(due[1])
+    assert fired == expected
+    assert len(queue) == 0
+    assert queue.next_deadline() is None
+
+
+def test_a_start_that_fired_is_out_of_the_list() -> None:
     queue: TimerQueue[Subject] = TimerQueue()
     fired, waiting = Subject(), Subject()
     queue.add_start(T0, fired)
     queue.add_start(T0 + timedelta(hours=1), waiting)
     assert queue.pop_due(T0) == (TimerKind.START, fired)
-    fired.waiting = False
-    queue.cancel_start(fired)  # it ran, then ended: not in the heap any more
     assert queue.live == 1 == len(queue)
+    assert queue.next_deadline() == T0 + timedelta(hours=1)
 
 
 def _census() -> int:

@@ -64,7 +64,7 @@ from .events import (
     WakeAlarm,
 )
 from .handover import Handover
-from .live import LiveApp, LiveSession, Run
+from .live import ORPHAN_GEN, LiveApp, LiveSession, Run
 from .metering import CpuMeter, CpuReadings
 from .policy import Policy
 from .timers import TimerKind, TimerQueue
@@ -96,7 +96,8 @@ class Engine:
         self.policy = policy if policy is not None else Policy()
         self._conditions = conditions if conditions is not None else Conditions()
         self._apps: dict[str, LiveApp] = {}
-        self._sessions: dict[str, LiveSession] = {}
+        #: Waiting sessions by id, each held by its app (`LiveApp.session_id`, `start_date`).
+        self._waiting: dict[str, LiveApp] = {}
         self._running: dict[str, LiveSession] = {}
         self._trees: dict[str, list[LiveApp]] = {}  # apps by process tree
         self._timers: TimerQueue[LiveSession] = TimerQueue()
@@ -112,7 +113,6 @@ class Engine:
         self._fire: dict[TimerKind, Callable[[LiveSession, datetime], None]] = {
             TimerKind.EXPIRE: self._on_expire,
             TimerKind.DELEGATE_DEADLINE: self._on_delegate_deadline,
-            TimerKind.START: self._on_start,
             TimerKind.WARN: self._on_warn,
             TimerKind.ALERT: self._on_alert,
         }
@@ -146,8 +146,10 @@ class Engine:
 
     def session_state(self, session_id: str) -> SessionState | None:
         """The state of a live session, or `None` if the engine does not hold it."""
-        session = self._sessions.get(session_id)
-        return None if session is None else session.state
+        session = self._running.get(session_id)
+        if session is not None:
+            return session.state
+        return _S.SCHEDULED if session_id in self._waiting else None
 
     def running_sessions(self) -> dict[str, str]:
         """Running session ids, each with its app id."""
@@ -155,11 +157,11 @@ class Engine:
 
     def live_sessions(self) -> int:
         """How many sessions the engine holds (scheduled or running)."""
-        return len(self._sessions)
+        return len(self._running) + len(self._waiting)
 
     def scheduled_count(self) -> int:
         """How many sessions wait for their start date."""
-        return len(self._sessions) - len(self._running)
+        return len(self._waiting)
 
     def app_state(self, app_id: str) -> ApplicationState:
         """The foreground state the engine holds for an app."""
@@ -204,11 +206,16 @@ class Engine:
         except KeyError:
             raise SessionUsageError(f"app {app_id!r} is not registered with this host") from None
 
+    def _running_of(self, app: LiveApp) -> LiveSession | None:
+        """The app's running session (an orphan one included), if it has one."""
+        session_id = app.session_id
+        return None if session_id is None else self._running.get(session_id)
+
     def set_app_state(self, app_id: str, state: ApplicationState, now: datetime) -> list[Output]:
         """The app's foreground state changed; a frontmost session ends on BACKGROUND."""
         app = self._app(app_id)
         app.state = ApplicationState(state)
-        session = app.running
+        session = self._running_of(app)
         if (
             state is ApplicationState.BACKGROUND
             and session is not None
@@ -246,22 +253,24 @@ class Engine:
         app = self._admit(session_id, app_id, when, now)
         if app is None:
             return self._finish()
-        session = self._new_session(session_id, app, Trigger.SCHEDULE)
-        session.start_date = when
-        app.scheduled = session
-        scheduled = SessionScheduled(
-            at=now,
-            app_id=app_id,
-            session_id=session_id,
-            state=session.state,
-            session_type=session.type,
-            start_date=when,
+        app.session_id = session_id
+        app.start_orphaned = False
+        self._waiting[session_id] = app
+        self._out.append(
+            SessionScheduled(
+                at=now,
+                app_id=app_id,
+                session_id=session_id,
+                state=transition(_S.NOT_STARTED, Trigger.SCHEDULE),
+                session_type=SessionType.SMART_ALARM,  # `_check` schedules no other type
+                start_date=when,
+            )
         )
-        self._emit(session, scheduled)
         if when <= now:
-            self._fire_start(session, now)
+            app.start_date = when
+            self._fire_start(app, now)
         else:
-            self._timers.add_start(when, session)
+            self._timers.add_start(when, app)
         return self._finish()
 
     def _admit(
@@ -283,26 +292,34 @@ class Engine:
         session while the app is not ACTIVE, changing nothing.
         """
         app = self._app(app_id)
-        session = self._sessions.get(session_id)
-        if session is None:
+        session = self._running.get(session_id)
+        waiting = self._waiting.get(session_id)
+        if session is None and waiting is None:
             self._refuse(session_id, app, now, Cause.NOT_YET_STARTED, None)
             return self._finish()
-        if session.type is SessionType.SMART_ALARM and app.state is not ApplicationState.ACTIVE:
+        alarm = session is None or session.type is SessionType.SMART_ALARM
+        if alarm and app.state is not ApplicationState.ACTIVE:
             raise ExtendedRuntimeSessionError(ErrorCode.MUST_BE_ACTIVE_TO_START_OR_SCHEDULE)
-        self._end(session, Cause.INVALIDATED, now)
+        if session is not None:
+            self._end(session, Cause.INVALIDATED, now)
+        elif waiting is not None:
+            self._end_waiting(waiting, Cause.INVALIDATED, now)
         return self._finish()
 
     def stop_alarm(self, app_id: str, now: datetime) -> list[Output]:
         """The user pressed Stop: end the app's running alarm (else its scheduled one)."""
         app = self._app(app_id)
-        session = app.running or app.scheduled
-        if session is not None and session.type is SessionType.SMART_ALARM:
-            self._end(session, Cause.USER_STOPPED, now)
+        session = self._running_of(app)
+        if session is not None:
+            if session.type is SessionType.SMART_ALARM:
+                self._end(session, Cause.USER_STOPPED, now)
+        elif app.waiting:  # a waiting session is an alarm
+            self._end_waiting(app, Cause.USER_STOPPED, now)
         return self._finish()
 
     def _require_new(self, session_id: str) -> None:
-        if session_id in self._sessions:
-            state = self._sessions[session_id].state
+        state = self.session_state(session_id)
+        if state is not None:
             raise SessionUsageError(
                 f"session {session_id} is {state.name}: a session can be started only once; "
                 "create a new ExtendedRuntimeSession"
@@ -319,7 +336,7 @@ class Engine:
             return type_refusal
         if when is not None and app.alarms_disabled:
             return Cause.ALARMS_DISABLED, None
-        if app.running is not None or app.scheduled is not None:
+        if app.session_id is not None:
             return Cause.IN_PROGRESS, None
         if when is None and self._suppressed(app.mode):
             return Cause.SUPPRESSED_AT_START, None
@@ -366,8 +383,30 @@ class Engine:
         assert app.mode is not None  # `_check` refused a session of an app without a mode
         session = LiveSession(session_id, app, app.mode)
         session.state = transition(_S.NOT_STARTED, trigger)
-        self._sessions[session_id] = session
+        app.session_id = session_id
         return session
+
+    def _leave_waiting(self, app: LiveApp) -> tuple[LiveSession, datetime]:
+        """The app's waiting session leaves waiting (its start is no longer armed): from now on
+        it is a `LiveSession` of its own, SCHEDULED until it starts or ends. Returns it and
+        the start date it waited for."""
+        session_id, when = app.session_id, app.start_date
+        assert session_id is not None and when is not None, f"{app.app_id} has no waiting session"
+        del self._waiting[session_id]
+        app.start_date = None
+        session = LiveSession(session_id, app, SessionType.SMART_ALARM)
+        session.state = _S.SCHEDULED
+        if app.start_orphaned:  # the process that scheduled it has exited
+            session.gen = ORPHAN_GEN
+        return session, when
+
+    def _end_waiting(
+        self, app: LiveApp, cause: Cause, now: datetime, message: str | None = None
+    ) -> None:
+        """End the app's waiting session before its date: disarm its start, then end it."""
+        self._timers.cancel_start(app)
+        session, _ = self._leave_waiting(app)
+        self._end(session, cause, now, message)
 
     # ------------------------------------------------------------------ running
 
@@ -379,7 +418,6 @@ class Engine:
         limit = self.policy.limit(session.type)
         expires = None if limit is None else base + limit
         session.run = Run(now, expires)
-        app.running = session
         self._running[session.id] = session
         self._running_changed = True
         started = SessionStarted(
@@ -420,16 +458,15 @@ class Engine:
         )
         self._emit(session, warning)
 
-    def _fire_start(self, session: LiveSession, now: datetime) -> None:
-        """A scheduled session's date has come: run it, hand it over, launch or alert."""
-        app = session.app
-        app.scheduled = None
+    def _fire_start(self, app: LiveApp, now: datetime) -> None:
+        """A waiting session's date has come (its start is disarmed): run it, hand it over,
+        launch or alert."""
+        session, when = self._leave_waiting(app)
         if self._suppressed(session.type):
             self._end(session, Cause.SUPPRESSED, now)
             return
-        assert session.start_date is not None
         session.state = transition(session.state, Trigger.FIRE)
-        self._begin_running(session, now, session.start_date, now - session.start_date)
+        self._begin_running(session, now, when, now - when)
         if not session.orphaned:
             return
         if app.alive:
@@ -469,15 +506,10 @@ class Engine:
     def _forget(self, session: LiveSession, previous: SessionState) -> None:
         """Drop an ended session from the engine's maps, and everything it armed."""
         app = session.app
-        if app.running is session:
-            app.running = None
-        if app.scheduled is session:
-            app.scheduled = None
+        if app.session_id == session.id:
+            app.session_id = None
         if self._running.pop(session.id, None) is not None:
             self._running_changed = True
-        self._sessions.pop(session.id, None)
-        if previous is _S.SCHEDULED:
-            self._timers.cancel_start(session)
         run = session.run
         if run is not None:
             self._timers.cancel(run.expiry)
@@ -512,11 +544,14 @@ class Engine:
         """Fire every timer due at or before `now`, in order, and return what happened."""
         timers = self._timers
         while (due := timers.pop_due(now)) is not None:
-            kind, session = due
-            if session is None:
+            kind, subject = due
+            if subject is None:
                 self._cpu_tick(now)
+            elif isinstance(subject, LiveSession):
+                self._fire[kind](subject, now)
             else:
-                self._fire[kind](session, now)
+                assert isinstance(subject, LiveApp)  # starts are armed for apps alone
+                self._fire_start(subject, now)
         return self._finish()
 
     def clock_set(self, delta: timedelta, now: datetime) -> list[Output]:
@@ -553,9 +588,6 @@ class Engine:
     def _on_expire(self, session: LiveSession, now: datetime) -> None:
         session.started.expiry = None
         self._end(session, Cause.EXPIRED, now)
-
-    def _on_start(self, session: LiveSession, now: datetime) -> None:
-        self._fire_start(session, now)
 
     def _on_warn(self, session: LiveSession, now: datetime) -> None:
         self._warn(session, now)
@@ -619,7 +651,7 @@ class Engine:
 
         With a repeat `handler`, each play awaits its answer (`set_next_alert`); without one
         the alert repeats every `alert_interval_default` seconds."""
-        session = self._sessions.get(session_id)
+        session = self._running.get(session_id)
         if session is None or session.state is not _S.RUNNING:
             return self._ignore(session_id, app_id, now, "the session is not running")
         if session.type is not SessionType.SMART_ALARM:
@@ -642,7 +674,7 @@ class Engine:
         other delays are held between the policy's minimum and maximum. Stale answers are
         ignored.
         """
-        session = self._sessions.get(session_id)
+        session = self._running.get(session_id)
         if session is not None and session.state is _S.RUNNING and session.run is not None:
             alerts = session.run.alerts
             if alerts is not None:
@@ -689,7 +721,9 @@ class Engine:
         app.gen += 1
         app.state = ApplicationState.BACKGROUND
         self._handover.process_exited(app)
-        session = app.running
+        if app.waiting:
+            app.start_orphaned = True
+        session = self._running_of(app)
         if session is None:
             return self._finish()
         self._meter.stop(session)
@@ -711,8 +745,8 @@ class Engine:
         app = self._app(app_id)
         app.alive = True
         app.state = ApplicationState.BACKGROUND if by_host else ApplicationState.ACTIVE
-        self._out.extend(self._handover.launched(app, now))
-        running = app.running
+        running = self._running_of(app)
+        self._out.extend(self._handover.launched(app, running, now))
         if running is not None and not running.orphaned:
             self._meter_start(running, now)
         return self._finish()
@@ -758,7 +792,7 @@ class Engine:
             )
         )
         if effect == "launch" and app_id is not None:
-            session = self._app(app_id).running
+            session = self._running_of(self._app(app_id))
             if session is not None and self._handover.launch_failed(session):
                 self._host_alert(session, now)
         return self._finish()
@@ -771,13 +805,13 @@ class Engine:
         `message`; a scheduled one with ERROR, UNKNOWN and a message naming the instant that
         will not ring.
         """
-        for session in list(self._sessions.values()):
-            if session.state is _S.SCHEDULED:
-                assert session.start_date is not None
-                when = session.start_date.isoformat(timespec="seconds")
-                text = f"{message} before the start date {when}: this alarm will not ring"
-                self._end(session, Cause.HOST_STOPPED, now, text)
-            elif session.type in FRONTMOST_TYPES and not session.orphaned:
+        for app in list(self._waiting.values()):
+            assert app.start_date is not None
+            when = app.start_date.isoformat(timespec="seconds")
+            text = f"{message} before the start date {when}: this alarm will not ring"
+            self._end_waiting(app, Cause.HOST_STOPPED, now, text)
+        for session in list(self._running.values()):
+            if session.type in FRONTMOST_TYPES and not session.orphaned:
                 self._end(session, Cause.RESIGNED, now)
             else:
                 self._end(session, Cause.HOST_STOPPED, now, message)
@@ -847,9 +881,9 @@ class Engine:
     def cpu_changed(self, tree: str, cpu_seconds: float, now: datetime) -> list[Output]:
         """A source that reports changes says the tree's load changes now (`CpuReadings.PUSHED`)."""
         running = [
-            app.running
+            session
             for app in self._trees.get(tree, ())
-            if app.running is not None and not app.running.orphaned
+            if (session := self._running_of(app)) is not None and not session.orphaned
         ]
         self._meter.changed(tree, cpu_seconds, now, running)
         return self._finish()

@@ -89,10 +89,12 @@ class Handover:
             missed=tuple(missed),
         )
 
-    def launched(self, app: LiveApp, now: datetime) -> list[SessionHandedOver]:
-        """A new process of `app` runs: hand it every session it has no object for."""
+    def launched(
+        self, app: LiveApp, running: LiveSession | None, now: datetime
+    ) -> list[SessionHandedOver]:
+        """A new process of `app` runs: hand it every session it has no object for (its ended
+        ones with unheard calls, and `running`, its running session, if orphaned)."""
         handed = [self.hand_over(s, now) for s in list(self._undelivered.get(app.app_id, ()))]
-        running = app.running
         if running is not None and running.gen != app.gen:
             handed.append(self.hand_over(running, now))
         return handed

@@ -2,17 +2,27 @@
 
 Theory
 ------
-The engine keeps a record per known app and per *live* session (SCHEDULED or RUNNING); an
-ended session leaves the engine at once (the store and the audit log keep history), so memory
-follows live work. Hundreds of thousands of alarms may wait for their start date, which shapes
-these records: a waiting session holds only what waiting needs (its app, id, type, state and its
-place in the heap of starts), and everything a started session needs (expiry, warning, alerts,
-CPU baseline) lives in a `Run` created when it starts.
+The engine keeps a record per known app and per *running* session; an ended session leaves the
+engine at once (the store and the audit log keep history), so memory follows live work.
+
+Hundreds of thousands of alarms may wait for their start date, which shapes these records. An
+app has at most one live session (Apple's rule: one running-or-scheduled session per app), so a
+*waiting* session is held by its app alone, in two slots of the app record: `session_id` and
+`start_date`. The app record is itself the entry in the list of starts (`timers.Scheduled`), and
+the engine indexes it by the waiting session's id. A waiting alarm thus costs no object of its
+own: the app record it needs anyway, one dict entry and one list slot. It becomes a `LiveSession`
+when it leaves waiting (it starts, or it ends before its date), and everything a started session
+needs (expiry, warning, alerts, CPU baseline) lives in a `Run` created when it starts.
+
+The app record keeps its answers and flags (alive, launchable, approved, alarms disabled, the
+auto-launch answer, whether its waiting start lost its process) and its silent-alarm count packed
+in one small int: Python shares the ints up to 256, so they cost one slot and no object for any
+app with fewer than two silent alarms in a row. Eight slots keep the record at 96 bytes.
 
 Processes: an app is *alive* while a process of it runs. Each process gets a generation number
 (`LiveApp.gen`); a session belongs to the generation that created or was handed it. When the
 process exits its sessions are *orphans* (`LiveSession.orphaned`) until a later process of the app
-is handed them.
+is handed them. A waiting start only records that its process exited (`start_orphaned`).
 """
 
 from __future__ import annotations
@@ -26,48 +36,116 @@ from .timers import Entry, Scheduled
 if TYPE_CHECKING:
     from .alerts import AlertRepetition
 
-__all__ = ["LiveApp", "LiveSession", "Run"]
+__all__ = ["ORPHAN_GEN", "LiveApp", "LiveSession", "Run"]
+
+#: The generation of a session whose process is gone and which no later process was handed.
+ORPHAN_GEN = -1
+
+_ALIVE = 1
+_LAUNCHABLE = 2
+_DENIED = 4
+_ALARMS_DISABLED = 8
+_START_ORPHANED = 16
+_AUTO_LAUNCH_SHIFT = 5  # two bits: AutoLaunchAuthorizationStatus 0..2
+_AUTO_LAUNCH_MASK = 3 << _AUTO_LAUNCH_SHIFT
+_SILENT_SHIFT = 7  # the rest: the silent-alarm count
 
 
-class LiveApp:
-    """What the engine knows of one app (its declaration, its process, the user's answers)."""
+class LiveApp(Scheduled):
+    """What the engine knows of one app (its declaration, its process, the user's answers),
+    and its waiting session, if it has one (`start_date` set: the app is in the list of starts).
+    """
 
-    __slots__ = (
-        "alarms_disabled",
-        "alive",
-        "app_id",
-        "approved",
-        "auto_launch",
-        "gen",
-        "launchable",
-        "mode",
-        "running",
-        "scheduled",
-        "silent",
-        "state",
-        "tree",
-    )
+    __slots__ = ("_bits", "app_id", "gen", "mode", "state", "tree")
 
     def __init__(self, app_id: str, mode: SessionType | None, launchable: bool, tree: str) -> None:
+        super().__init__()
         self.app_id = app_id
         self.mode = mode
         self.state = ApplicationState.ACTIVE
-        self.alive = True
         self.gen = 0
-        self.launchable = launchable
         #: The process tree whose CPU time this app's sessions are held to.
         self.tree = tree
-        self.approved = True
-        self.auto_launch = AutoLaunchAuthorizationStatus.UNKNOWN
-        self.alarms_disabled = False
-        #: Alarm sessions in a row that ran and ended without alerting.
-        self.silent = 0
-        self.running: LiveSession | None = None
-        self.scheduled: LiveSession | None = None
+        # `session_id` (from `Scheduled`): the id of its live session, waiting or running
+        self._bits = _ALIVE | (_LAUNCHABLE if launchable else 0)
 
     def may_launch(self) -> bool:
         """Whether the host may launch this app into a session (the user said yes)."""
         return self.launchable and self.auto_launch is AutoLaunchAuthorizationStatus.ACTIVE
+
+    def _flag(self, bit: int) -> bool:
+        return bool(self._bits & bit)
+
+    def _set_flag(self, bit: int, on: bool) -> None:
+        self._bits = self._bits | bit if on else self._bits & ~bit
+
+    @property
+    def alive(self) -> bool:
+        """A process of the app runs."""
+        return self._flag(_ALIVE)
+
+    @alive.setter
+    def alive(self, value: bool) -> None:
+        self._set_flag(_ALIVE, value)
+
+    @property
+    def launchable(self) -> bool:
+        """The host can launch the app."""
+        return self._flag(_LAUNCHABLE)
+
+    @launchable.setter
+    def launchable(self, value: bool) -> None:
+        self._set_flag(_LAUNCHABLE, value)
+
+    @property
+    def approved(self) -> bool:
+        """The user allows the app's sessions."""
+        return not self._flag(_DENIED)
+
+    @approved.setter
+    def approved(self, value: bool) -> None:
+        self._set_flag(_DENIED, not value)
+
+    @property
+    def alarms_disabled(self) -> bool:
+        """The app's alarms are disabled after silent alarms."""
+        return self._flag(_ALARMS_DISABLED)
+
+    @alarms_disabled.setter
+    def alarms_disabled(self, value: bool) -> None:
+        self._set_flag(_ALARMS_DISABLED, value)
+
+    @property
+    def start_orphaned(self) -> bool:
+        """The process that scheduled the waiting session has exited since."""
+        return self._flag(_START_ORPHANED)
+
+    @start_orphaned.setter
+    def start_orphaned(self, value: bool) -> None:
+        self._set_flag(_START_ORPHANED, value)
+
+    @property
+    def auto_launch(self) -> AutoLaunchAuthorizationStatus:
+        """The user's answer to the auto-launch question."""
+        return AutoLaunchAuthorizationStatus((self._bits & _AUTO_LAUNCH_MASK) >> _AUTO_LAUNCH_SHIFT)
+
+    @auto_launch.setter
+    def auto_launch(self, value: AutoLaunchAuthorizationStatus) -> None:
+        self._bits = self._bits & ~_AUTO_LAUNCH_MASK | int(value) << _AUTO_LAUNCH_SHIFT
+
+    @property
+    def silent(self) -> int:
+        """Alarm sessions in a row that ran and ended without alerting."""
+        return self._bits >> _SILENT_SHIFT
+
+    @silent.setter
+    def silent(self, value: int) -> None:
+        self._bits = self._bits & ((1 << _SILENT_SHIFT) - 1) | value << _SILENT_SHIFT
+
+    @property
+    def waiting(self) -> bool:
+        """The app's live session waits for its start date."""
+        return self.start_date is not None
 
 
 class Run:
@@ -90,23 +168,18 @@ class Run:
         return self.alerts is not None and self.alerts.alerted
 
 
-class LiveSession(Scheduled):
-    """One live session, and its own entry in the heap of scheduled starts (`Scheduled`)."""
+class LiveSession:
+    """One session that has left waiting: it runs, or it is ending now."""
 
     __slots__ = ("app", "gen", "id", "run", "state", "type")
 
     def __init__(self, session_id: str, app: LiveApp, session_type: SessionType) -> None:
-        super().__init__()
         self.id = session_id
         self.app = app
         self.type = session_type
         self.state = SessionState.NOT_STARTED
         self.gen = app.gen
         self.run: Run | None = None
-
-    def awaiting_start(self) -> bool:
-        """Whether the session still waits for its start date."""
-        return self.state is SessionState.SCHEDULED
 
     @property
     def orphaned(self) -> bool:
