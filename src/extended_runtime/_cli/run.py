@@ -60,6 +60,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from .._api.delegate import ExtendedRuntimeSessionDelegate
 from .._api.session import ExtendedRuntimeSession
+from .._backends.threads import start_thread
 from .._core.clock import SystemClock
 from .._core.conditions import Conditions
 from .._core.enums import ErrorCode, InvalidationReason, SessionState, SessionType
@@ -418,7 +419,7 @@ class _Runner:
             self.session.invalidate()
             return child
         self.signals.child_exists = True
-        threading.Thread(target=_wait_child, args=(child, self.inbox), daemon=True).start()
+        start_thread(_wait_child, name="xrs-child", args=(child, self.inbox))
         while child.poll() is None and not self.watcher.command_must_stop():
             note = self.inbox.get()
             if isinstance(note, _Caught) and self.signals.should_forward(note):

@@ -28,6 +28,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
+from .._backends.threads import signals_held
 from .._core.clock import SystemClock
 
 __all__ = ["Delivery"]
@@ -113,7 +114,8 @@ class Delivery:
             return
         thread = threading.Thread(target=self._run, name="xrs-delegate", daemon=True)
         try:
-            thread.start()
+            with signals_held():  # the app's main thread takes the signals (`threads`)
+                thread.start()
         except RuntimeError:  # interpreter shutdown: `drain` delivers in the calling thread
             return
         self._thread = thread

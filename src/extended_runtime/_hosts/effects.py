@@ -51,6 +51,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from .._backends.threads import signals_held
 from .._core.clock import SystemClock
 
 __all__ = ["Effects", "Job"]
@@ -394,7 +395,8 @@ class Effects:
 def _started(thread: threading.Thread) -> threading.Thread | None:
     """Start a thread; `None` if the interpreter is shutting down and refuses new threads."""
     try:
-        thread.start()
+        with signals_held():  # the app's main thread takes the signals (`threads`)
+            thread.start()
     except RuntimeError:
         return None
     return thread

@@ -51,6 +51,7 @@ from datetime import datetime, timedelta
 from types import TracebackType
 
 from .._backends.select import Backends, embedded_backends
+from .._backends.threads import start_thread
 from .._core.clock import Clock, SystemClock
 from .._core.engine import Engine
 from .._core.metering import CpuReadings
@@ -121,9 +122,7 @@ class EmbeddedHost(Host):
         if self._closed or self._stopping:
             return
         if self._timer_thread is None and self.engine.next_deadline() is not None:
-            thread = threading.Thread(target=self._run_timers, name="xrs-timer", daemon=True)
-            thread.start()
-            self._timer_thread = thread
+            self._timer_thread = start_thread(self._run_timers, name="xrs-timer")
         self._waiter.wake()
 
     def _run_timers(self) -> None:

@@ -38,6 +38,8 @@ from jeepney.io.threading import DBusRouter, open_dbus_connection
 from jeepney.low_level import HeaderFields
 from jeepney.wrappers import DBusErrorResponse, unwrap_msg
 
+from ..threads import signals_held
+
 __all__ = ["Bus", "BusUnavailable", "CallFailed", "HeaderFields", "MatchRule", "Signal", "method"]
 
 #: How long a call waits for its answer unless told otherwise (seconds).
@@ -165,7 +167,8 @@ class Bus:
                 connection = open_dbus_connection(bus=self.address, enable_fds=self._fds)
             except (OSError, KeyError, ValueError) as error:
                 raise BusUnavailable(f"cannot reach the {self._name()} bus: {error}") from error
-            router = _Router(connection)
+            with signals_held():  # its receiving thread must not take the app's signals
+                router = _Router(connection)
             self._router = router
             signals = list(self._signals)
         for signal in signals:  # a reconnection keeps what was subscribed

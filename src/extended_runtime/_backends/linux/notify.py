@@ -40,6 +40,7 @@ from collections.abc import Callable
 from typing import Any, Literal
 
 from ...abc import Probe, UserAction
+from ..threads import start_thread
 from .dbus import Bus, BusUnavailable, CallFailed, HeaderFields, MatchRule, method
 
 __all__ = ["DesktopNotifications", "close_notification", "notify"]
@@ -197,10 +198,7 @@ class DesktopNotifications:
         self._actions.put(action)
         with self._lock:
             if self._dispatcher is None:
-                self._dispatcher = threading.Thread(
-                    target=self._dispatch, name="xrs-alert-actions", daemon=True
-                )
-                self._dispatcher.start()
+                self._dispatcher = start_thread(self._dispatch, name="xrs-alert-actions")
 
     def _forget(self, notification: int) -> Owner | None:
         with self._lock:

@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from ...abc import Probe
+from ..threads import start_thread
 from .patterns import RATE
 
 __all__ = ["SoundFailed", "ThemeSound", "ToneSound", "theme_folder"]
@@ -309,12 +310,7 @@ class ToneSound:
         cancelled = threading.Event()
         with self._lock:
             self._playing[key] = cancelled
-        threading.Thread(
-            target=self._write,
-            args=(pulse, stream, samples, key, cancelled),
-            name="xrs-tones",
-            daemon=True,
-        ).start()
+        start_thread(self._write, name="xrs-tones", args=(pulse, stream, samples, key, cancelled))
 
     def stop(self, key: str) -> None:
         """Silence `key`'s sound within one write (nothing if none plays)."""

@@ -63,6 +63,7 @@ from typing import Any
 
 from ..._core.enums import ApplicationState
 from ...abc import AppStateSource, Probe
+from ..threads import start_thread
 
 __all__ = ["TerminalForeground", "descends_from", "foreground_state"]
 
@@ -320,7 +321,7 @@ class TerminalForeground(AppStateSource):
         """Open the terminal, take SIGTSTP (main thread only), start the threads."""
         spell = _Spell(_open(self._tty), _take_ctrl_z())
         for target, name in ((self._poll, "xrs-terminal"), (self._report, "xrs-terminal-report")):
-            threading.Thread(target=target, args=(spell,), name=name, daemon=True).start()
+            start_thread(target, name=name, args=(spell,))
         return spell
 
     # ------------------------------------------------------------------ the foreground

@@ -29,6 +29,7 @@ from typing import Any
 
 from jeepney import MatchRule, Message
 
+from ..threads import start_thread
 from .dbus import Bus, method
 
 __all__ = [
@@ -107,10 +108,7 @@ class Watch:
         """Start running the jobs, those submitted so far first."""
         with self._lock:
             if self._thread is None and not self._closed:
-                self._thread = threading.Thread(
-                    target=self._run, name=self._thread_name, daemon=True
-                )
-                self._thread.start()
+                self._thread = start_thread(self._run, name=self._thread_name)
 
     def wait(self, timeout: float) -> bool:
         """Wait until the jobs submitted so far have run (False if `timeout` ran out, or the

@@ -1,0 +1,66 @@
+"""Background threads that never take the process's signals.
+
+Theory
+------
+A signal sent to a process (Ctrl-C's SIGINT, SIGTERM) is delivered by the kernel to any one of
+its threads that does not block it. Python runs its handlers in the main thread only: when
+another thread receives the signal, the C-level handler notes it, but a main thread asleep in a
+system call (`time.sleep`, a blocking read) is not interrupted, and the program does not hear
+its Ctrl-C until that call returns, which may be never. An app's main thread must therefore be
+the only one that takes signals, whatever threads the library runs beside it.
+
+So every thread the package starts begins with the asynchronous signals blocked: it is started
+while the starting thread blocks them (`signals_held()`), and a new thread inherits its
+creator's signal mask, so there is no moment when it could take one. Threads started by a
+library for us (jeepney's D-Bus router) are started inside `signals_held()` for the same
+reason. Signals that report a fault of the thread itself (SIGSEGV, SIGBUS, SIGFPE, SIGILL) are
+never blocked, nor can SIGKILL and SIGSTOP be. A signal that arrives while the starting thread
+holds them stays pending and is delivered when the mask is restored: none is lost.
+
+Platforms without `pthread_sigmask` start threads as they are.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import threading
+from collections.abc import Callable, Iterator
+from typing import Any
+
+__all__ = ["signals_held", "start_thread"]
+
+#: Signals a thread must not block (faults of its own) or cannot block.
+_NEVER_BLOCKED = frozenset(
+    getattr(signal, name)
+    for name in ("SIGSEGV", "SIGBUS", "SIGFPE", "SIGILL", "SIGKILL", "SIGSTOP")
+    if hasattr(signal, name)
+)
+
+
+@contextlib.contextmanager
+def signals_held() -> Iterator[None]:
+    """Block the asynchronous signals in the calling thread while the block runs; threads
+    started inside it start with them blocked."""
+    if not hasattr(signal, "pthread_sigmask"):
+        yield
+        return
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, signal.valid_signals() - _NEVER_BLOCKED)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
+def start_thread(
+    target: Callable[..., object],
+    *,
+    name: str,
+    args: tuple[Any, ...] = (),
+    daemon: bool = True,
+) -> threading.Thread:
+    """Start a thread that takes no asynchronous signal (the main thread takes them all)."""
+    thread = threading.Thread(target=target, name=name, args=args, daemon=daemon)
+    with signals_held():
+        thread.start()
+    return thread
