@@ -18,6 +18,10 @@ environment's site packages) and `python -c "import wakepy"` (wakepy 1.0, the us
 package, imported and nothing else). Targets: `xrs run -q -- true` (keep-awake real) at most 2x
 `python -c pass`, and below the wakepy import: the fast path imports only what it uses.
 
+For scale, the same rotation runs the floor of any keep-awake run on this machine: a Python
+process that imports jeepney, takes logind's idle lock, runs `true` and lets go (`FLOOR`), with
+nothing else: no session, no checks, no budget.
+
 Run: `python bench/bench_xrs_run.py` (one JSON object on the last line of stdout); the services
 must run (`sudo scripts/services start`), or the result says `"skipped"`.
 """
@@ -61,11 +65,28 @@ def _python(code: str) -> float:
     return stopwatch() - started
 
 
+#: The least a keep-awake run does: connect to the system bus, take logind's idle lock, run
+#: the command, let go.
+FLOOR = """
+import subprocess
+from jeepney import DBusAddress, new_method_call
+from jeepney.io.blocking import open_dbus_connection
+bus = open_dbus_connection(bus="SYSTEM", enable_fds=True)
+logind = DBusAddress("/org/freedesktop/login1", bus_name="org.freedesktop.login1",
+                     interface="org.freedesktop.login1.Manager")
+call = new_method_call(logind, "Inhibit", "ssss", ("idle", "floor", "run", "block"))
+lock = bus.send_and_get_reply(call).body[0]
+subprocess.run(["true"], check=True)
+lock.close()
+bus.close()
+"""
+
 _COMMANDS: dict[str, Callable[[], float]] = {
     "real": partial(_once, REAL),
     "logging": partial(_once, LOGGING),
     "python": partial(_python, "pass"),
     "wakepy": partial(_python, "import wakepy"),
+    "floor": partial(_python, FLOOR),
 }
 
 
@@ -85,8 +106,8 @@ def main() -> None:
         report({"benchmark": "xrs_run", "skipped": "run `sudo scripts/services start` first"})
         return
     taken = timings()
-    real, logging, python, wakepy = (
-        statistics.median(taken[k]) * 1000 for k in ("real", "logging", "python", "wakepy")
+    real, logging, python, wakepy, floor = (
+        statistics.median(taken[k]) * 1000 for k in ("real", "logging", "python", "wakepy", "floor")
     )
     added = statistics.median(a - b for a, b in zip(taken["real"], taken["logging"], strict=True))
     startup_ok = real <= 2 * python and real < wakepy
@@ -103,6 +124,8 @@ def main() -> None:
             "wakepy_ms": wakepy,
             "ratio_python": real / python,
             "ratio_wakepy": real / wakepy,
+            "floor_ms": floor,
+            "ratio_floor": real / floor,
             "wakepy_version": _version("wakepy"),
             "target_ms": TARGET_MS,
             "keep_awake_passed": added * 1000 <= TARGET_MS,

@@ -318,7 +318,8 @@ def keep_awake_rows(lock: dict[str, Any], run: dict[str, Any]) -> list[Row]:
                 f"Start-up: `xrs run -q -- true` wall time (median of {run['runs']})",
                 f"{run['real_ms']:.0f} ms",
                 f'`python -c pass` {run["python_ms"]:.0f} ms; `python -c "import wakepy"` '
-                f"{run['wakepy_ms']:.0f} ms (wakepy {run['wakepy_version']})",
+                f"{run['wakepy_ms']:.0f} ms (wakepy {run['wakepy_version']}); the floor (jeepney, "
+                f"logind's lock, `true`) {run['floor_ms']:.0f} ms",
                 f"{run['ratio_python']:.2f}x, {run['ratio_wakepy']:.2f}x",
                 "<= 2x python, < wakepy",
                 bool(run["startup_passed"]),

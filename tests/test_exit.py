@@ -179,6 +179,8 @@ def test_ctrl_c_inside_with_running_ends_the_session_and_is_heard(tmp_path: Path
         PRELUDE
         + textwrap.dedent(
             """
+            import signal
+            signal.signal(signal.SIGINT, signal.default_int_handler)  # see below
             session = ExtendedRuntimeSession(App("org.example.ctrl-c", "mindfulness"), Say())
             with session.running():
                 print("ready", flush=True)
@@ -188,6 +190,9 @@ def test_ctrl_c_inside_with_running_ends_the_session_and_is_heard(tmp_path: Path
         ),
         encoding="utf-8",
     )
+    # The program takes Ctrl-C as a terminal's foreground job does: a test run started as a
+    # shell's background job has SIGINT ignored, its children inherit that, and Python then
+    # leaves Ctrl-C ignored.
     # One long `time.sleep` would make this test flaky through CPython, not the library: a
     # signal that arrives while the main thread waits for the GIL just before a blocking call is
     # handled only when that call returns (the pending signal is checked after a call, not

@@ -197,6 +197,12 @@ class Jumped:
     jumped: float
 
 
+#: The 4 s budget as the app sees it: from `did_start` to `did_invalidate`, each timed when the
+#: delegate hears it, so a `did_start` delivered late on a busy machine shortens it a little.
+#: A budget the jump had moved would be off by the jump itself (2 s, or 10 s).
+BUDGET_SEEN = (3.5, 5.0)
+
+
 def _jump(offset_file: Path, offset: str) -> Jumped:
     app = App(["6", "--mindful", "4"], faked(offset_file))
     try:
@@ -226,8 +232,9 @@ def test_a_forward_jump_starts_a_passed_alarm_at_once_and_keeps_the_budget(
         assert alarm.wall - run.alarm_at > 3.5
         ended = run.app.wait_for("mindful did_invalidate")
         assert ended.detail == "EXPIRED"
-        # the mindfulness budget is 4 s of elapsed time, the jump notwithstanding
-        assert 3.9 <= ended.elapsed - run.started.elapsed < 5.0
+        # the mindfulness budget is 4 s of elapsed time, the jump notwithstanding (had the jump
+        # counted, it would have expired at once); see BUDGET_SEEN
+        assert BUDGET_SEEN[0] <= ended.elapsed - run.started.elapsed < BUDGET_SEEN[1]
         run.app.wait_for("done")
     finally:
         run.app.finish()
@@ -244,10 +251,13 @@ def test_a_backward_jump_leaves_the_alarm_on_its_instant_and_the_budget_whole(
     try:
         alarm = run.app.wait_for("alarm did_start")
         # the alarm starts when the wall clock shows its instant: 2 s later on the elapsed one
+        # than the wall clock said before the jump (`ready` is read before the jump)
         assert abs(alarm.wall - run.alarm_at) < 0.25
-        assert 7.6 <= alarm.elapsed - run.ready.elapsed < 8.8
+        due = run.alarm_at - run.ready.wall + 2.0
+        assert -0.25 < alarm.elapsed - run.ready.elapsed - due < 0.8
         ended = run.app.wait_for("mindful did_invalidate")
-        assert 3.9 <= ended.elapsed - run.started.elapsed < 5.0
+        # 4 s whole (had the jump counted, 6 s); see BUDGET_SEEN
+        assert BUDGET_SEEN[0] <= ended.elapsed - run.started.elapsed < BUDGET_SEEN[1]
         run.app.wait_for("done")
     finally:
         run.app.finish()
