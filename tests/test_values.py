@@ -44,21 +44,21 @@ def test_keyword_only_classes_refuse_positional_arguments_and_inherit_fields() -
     later = Later(at=AT, delay=timedelta(seconds=3))
     assert (later.at, later.label, later.delay) == (AT, "", timedelta(seconds=3))
     assert Later.__fields__ == ("at", "label", "delay")
-    with pytest.raises(TypeError, match="keyword arguments only"):
+    with pytest.raises(TypeError, match="takes 1 positional argument but 4 were given"):
         Later(AT, "x", timedelta(0))  # type: ignore[call-arg]
 
 
 @pytest.mark.parametrize(
     ("make", "message"),
     [
-        (Point, "missing 'x'"),
-        (lambda: Point(1, 2, 3), "takes 2 arguments, 3 given"),  # type: ignore[call-arg]
-        (lambda: Point(1, x=2), "'x' twice"),  # type: ignore[misc]
-        (lambda: Point(1, z=2), "unexpected 'z'"),  # type: ignore[call-arg]
-        (lambda: Later(at=AT), "missing 'delay'"),  # type: ignore[call-arg]
+        (Point, "Point.__init__.. missing 1 required positional argument: 'x'"),
+        (lambda: Point(1, 2, 3), "takes from 2 to 3 positional arguments but 4 were given"),  # type: ignore[call-arg]
+        (lambda: Point(1, x=2), "multiple values for argument 'x'"),  # type: ignore[misc]
+        (lambda: Point(1, z=2), "unexpected keyword argument 'z'"),  # type: ignore[call-arg]
+        (lambda: Later(at=AT), "missing 1 required keyword-only argument: 'delay'"),  # type: ignore[call-arg]
     ],
 )
-def test_wrong_arguments_are_type_errors(make: object, message: str) -> None:
+def test_wrong_arguments_are_type_errors_as_python_words_them(make: object, message: str) -> None:
     with pytest.raises(TypeError, match=message):
         make()  # type: ignore[operator]
 
@@ -85,6 +85,13 @@ def test_equality_and_hash_follow_the_values_and_the_class() -> None:
 def test_repr_names_every_field() -> None:
     assert repr(Point(1, 2)) == "Point(x=1, y=2)"
     assert repr(KeepAwake(True, "who", "why")) == "KeepAwake(held=True, who='who', why='why')"
+
+
+def test_each_class_has_its_own_init_even_after_its_base_made_one() -> None:
+    Stamped(at=AT)  # the base compiles its `__init__` first...
+    later = Later(at=AT, delay=timedelta(seconds=1))  # ...which its subclass must not take
+    assert later.delay == timedelta(seconds=1)
+    assert Later.__init__ is not Stamped.__init__
 
 
 def test_copies_and_pickles_are_equal_values() -> None:

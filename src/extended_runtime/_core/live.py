@@ -49,6 +49,8 @@ _START_ORPHANED = 16
 _AUTO_LAUNCH_SHIFT = 5  # two bits: AutoLaunchAuthorizationStatus 0..2
 _AUTO_LAUNCH_MASK = 3 << _AUTO_LAUNCH_SHIFT
 _SILENT_SHIFT = 7  # the rest: the silent-alarm count
+#: The auto-launch answers by value, read without calling the enum (a hot path).
+_AUTO_LAUNCH = {int(status): status for status in AutoLaunchAuthorizationStatus}
 
 
 class LiveApp(Scheduled):
@@ -127,7 +129,7 @@ class LiveApp(Scheduled):
     @property
     def auto_launch(self) -> AutoLaunchAuthorizationStatus:
         """The user's answer to the auto-launch question."""
-        return AutoLaunchAuthorizationStatus((self._bits & _AUTO_LAUNCH_MASK) >> _AUTO_LAUNCH_SHIFT)
+        return _AUTO_LAUNCH[(self._bits & _AUTO_LAUNCH_MASK) >> _AUTO_LAUNCH_SHIFT]
 
     @auto_launch.setter
     def auto_launch(self, value: AutoLaunchAuthorizationStatus) -> None:
