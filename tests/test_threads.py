@@ -10,6 +10,8 @@ import textwrap
 import threading
 from pathlib import Path
 
+import pytest
+
 from extended_runtime._backends.threads import signals_held, start_thread
 
 #: A program with an embedded host that has started its threads (session, keep-awake, D-Bus
@@ -81,3 +83,55 @@ def test_a_signal_that_comes_while_held_is_delivered_after() -> None:
         assert heard == [signal.SIGUSR1]  # delivered as soon as the mask is restored
     finally:
         signal.signal(signal.SIGUSR1, previous)
+
+
+def test_a_ctrl_c_during_a_host_command_lands_after_the_command() -> None:
+    """The main thread (pytest's) gets SIGINT while the host runs a command: the command is
+    applied whole, and KeyboardInterrupt is raised as it returns."""
+    from extended_runtime import EmbeddedHost
+    from extended_runtime._backends.null import LoggingAlerts, LoggingKeepAwake, LoggingWakeAlarm
+    from extended_runtime._backends.select import Backends
+
+    backends = Backends(LoggingAlerts(), LoggingKeepAwake(), LoggingWakeAlarm(), None, None, None)
+    with EmbeddedHost(backends=backends) as host:
+        steps: list[str] = []
+
+        def command() -> list[object]:
+            os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C, halfway through
+            steps.append("after the signal")
+            return []
+
+        with pytest.raises(KeyboardInterrupt):
+            host._command(command)  # type: ignore[arg-type]
+        assert steps == ["after the signal"]
+
+
+#: An app whose Ctrl-C comes twice (`timeout -s INT` signals the app and its group): the second
+#: lands while the session is being ended, and the end is still heard.
+TWICE = """
+import os, signal, time
+from extended_runtime import App, ExtendedRuntimeSession, ExtendedRuntimeSessionDelegate
+
+class Say(ExtendedRuntimeSessionDelegate):
+    def did_invalidate(self, session, reason, error):
+        print("did_invalidate", reason.name, flush=True)
+
+signal.signal(signal.SIGINT, signal.default_int_handler)
+session = ExtendedRuntimeSession(App("org.example.twice", "self-care"), Say())
+with session.running():
+    print("ready", flush=True)
+    for _ in range(300):
+        time.sleep(0.1)
+"""
+
+
+def test_two_ctrl_c_in_a_row_still_end_the_session_and_are_heard() -> None:
+    done = subprocess.run(
+        ["timeout", "-s", "INT", "3", sys.executable, "-c", TWICE],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.stdout.splitlines() == ["ready", "did_invalidate NONE"], done.stderr
+    assert "KeyboardInterrupt" in done.stderr

@@ -17,6 +17,12 @@ reason. Signals that report a fault of the thread itself (SIGSEGV, SIGBUS, SIGFP
 never blocked, nor can SIGKILL and SIGSTOP be. A signal that arrives while the starting thread
 holds them stays pending and is delivered when the mask is restored: none is lost.
 
+The same mask keeps a command whole: a host applies each command (the engine's answer, the
+effects it hands to its workers) with the signals held when it runs in the main thread, so a
+Ctrl-C that comes meanwhile is raised as the command returns, never halfway through it: the
+session it ended is ended everywhere, and a second Ctrl-C during an app's clean-up cannot cut an
+`invalidate()` in two.
+
 Platforms without `pthread_sigmask` start threads as they are.
 """
 
@@ -28,7 +34,7 @@ import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
-__all__ = ["signals_held", "start_thread"]
+__all__ = ["held_in_main_thread", "signals_held", "start_thread"]
 
 #: Signals a thread must not block (faults of its own) or cannot block.
 _NEVER_BLOCKED = frozenset(
@@ -50,6 +56,17 @@ def signals_held() -> Iterator[None]:
         yield
     finally:
         signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
+def held_in_main_thread() -> contextlib.AbstractContextManager[None]:
+    """`signals_held()` in the main thread, nothing elsewhere (no other thread takes signals).
+
+    A host applies each command under it: a Ctrl-C that comes while a command half applied
+    (the session ended in the engine, the keep-awake not yet released) lands once it is whole.
+    """
+    if threading.current_thread() is threading.main_thread():
+        return signals_held()
+    return contextlib.nullcontext()
 
 
 def start_thread(

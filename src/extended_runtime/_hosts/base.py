@@ -25,6 +25,7 @@ whether the host can launch apps.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import weakref
@@ -38,6 +39,7 @@ from .._api.app import App
 from .._api.port import AppRecord, SessionLink
 from .._api.session import adopt
 from .._backends.select import Backends
+from .._backends.threads import held_in_main_thread
 from .._core.engine import Engine
 from .._core.enums import ApplicationState, AutoLaunchAuthorizationStatus, HapticType, SessionState
 from .._core.errors import SessionUsageError
@@ -90,6 +92,8 @@ class Host(ABC):
         self._apps: dict[str, AppRecord] = {}
         self._closed = False
         self._effects = Effects(self._effect_failed, threaded=threaded, timeout=effect_timeout)
+        #: A command is applied whole, a Ctrl-C landing after it (the virtual host has no need).
+        self._whole = held_in_main_thread if threaded else contextlib.nullcontext
         self._declare_channels()
         self._handlers: dict[type[Any], Callable[[Any], None]] = {
             SessionScheduled: self._on_session_event,
@@ -200,15 +204,17 @@ class Host(ABC):
         return self._closed
 
     def _command(self, command: Callable[[], Iterable[Output]]) -> None:
-        """Run an engine command under the lock, then let the effects run outside it."""
-        with self._lock:
-            if self._closed:
-                raise SessionUsageError(
-                    f"this {type(self).__name__} is closed: its sessions have ended; "
-                    "create a new host"
-                )
-            self._apply(command())
-        self._effects_submitted()
+        """Run an engine command under the lock, then let the effects run outside it; a
+        threaded host holds the main thread's signals meanwhile (`threads`)."""
+        with self._whole():
+            with self._lock:
+                if self._closed:
+                    raise SessionUsageError(
+                        f"this {type(self).__name__} is closed: its sessions have ended; "
+                        "create a new host"
+                    )
+                self._apply(command())
+            self._effects_submitted()
 
     def _feed(self, command: Callable[[], Iterable[Output]]) -> None:
         """Like `_command`, for what the host itself learns (readings, answers, failures):
