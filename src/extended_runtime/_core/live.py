@@ -53,6 +53,24 @@ _SILENT_SHIFT = 7  # the rest: the silent-alarm count
 _AUTO_LAUNCH = {int(status): status for status in AutoLaunchAuthorizationStatus}
 
 
+class _Flag:
+    """A yes/no of the app record, kept as one bit of its `_bits` (`inverted`: the bit says
+    no), read and set as a plain attribute."""
+
+    __slots__ = ("bit", "inverted")
+
+    def __init__(self, bit: int, *, inverted: bool = False) -> None:
+        self.bit = bit
+        self.inverted = inverted
+
+    def __get__(self, app: LiveApp, owner: type | None = None) -> bool:
+        return bool(app._bits & self.bit) is not self.inverted
+
+    def __set__(self, app: LiveApp, value: bool) -> None:
+        on = bool(value) is not self.inverted
+        app._bits = app._bits | self.bit if on else app._bits & ~self.bit
+
+
 class LiveApp(Scheduled):
     """What the engine knows of one app (its declaration, its process, the user's answers),
     and its waiting session, if it has one (`start_date` set: the app is in the list of starts).
@@ -75,56 +93,16 @@ class LiveApp(Scheduled):
         """Whether the host may launch this app into a session (the user said yes)."""
         return self.launchable and self.auto_launch is AutoLaunchAuthorizationStatus.ACTIVE
 
-    def _flag(self, bit: int) -> bool:
-        return bool(self._bits & bit)
-
-    def _set_flag(self, bit: int, on: bool) -> None:
-        self._bits = self._bits | bit if on else self._bits & ~bit
-
-    @property
-    def alive(self) -> bool:
-        """A process of the app runs."""
-        return self._flag(_ALIVE)
-
-    @alive.setter
-    def alive(self, value: bool) -> None:
-        self._set_flag(_ALIVE, value)
-
-    @property
-    def launchable(self) -> bool:
-        """The host can launch the app."""
-        return self._flag(_LAUNCHABLE)
-
-    @launchable.setter
-    def launchable(self, value: bool) -> None:
-        self._set_flag(_LAUNCHABLE, value)
-
-    @property
-    def approved(self) -> bool:
-        """The user allows the app's sessions."""
-        return not self._flag(_DENIED)
-
-    @approved.setter
-    def approved(self, value: bool) -> None:
-        self._set_flag(_DENIED, not value)
-
-    @property
-    def alarms_disabled(self) -> bool:
-        """The app's alarms are disabled after silent alarms."""
-        return self._flag(_ALARMS_DISABLED)
-
-    @alarms_disabled.setter
-    def alarms_disabled(self, value: bool) -> None:
-        self._set_flag(_ALARMS_DISABLED, value)
-
-    @property
-    def start_orphaned(self) -> bool:
-        """The process that scheduled the waiting session has exited since."""
-        return self._flag(_START_ORPHANED)
-
-    @start_orphaned.setter
-    def start_orphaned(self, value: bool) -> None:
-        self._set_flag(_START_ORPHANED, value)
+    #: A process of the app runs.
+    alive = _Flag(_ALIVE)
+    #: The host can launch the app.
+    launchable = _Flag(_LAUNCHABLE)
+    #: The user allows the app's sessions (the bit says "denied": new apps are allowed).
+    approved = _Flag(_DENIED, inverted=True)
+    #: The app's alarms are disabled after silent alarms.
+    alarms_disabled = _Flag(_ALARMS_DISABLED)
+    #: The process that scheduled the waiting session has exited since.
+    start_orphaned = _Flag(_START_ORPHANED)
 
     @property
     def auto_launch(self) -> AutoLaunchAuthorizationStatus:
