@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime, timedelta
 
 import pytest
@@ -66,6 +67,25 @@ def test_a_non_callable_repeat_handler_is_refused() -> None:
     with pytest.raises(TypeError, match="repeat_handler must be callable"):
         session.notify_user(HapticType.NOTIFICATION, 3.0)  # type: ignore[arg-type]
     assert host.alerts == []
+
+
+def test_a_session_used_as_a_with_block_points_to_running() -> None:
+    _host, session = _alarm()
+    with pytest.raises(TypeError, match=r"use `with session.running\(\):`"), session:
+        pass
+    assert session.state is SessionState.NOT_STARTED  # nothing started
+
+
+def test_a_session_used_as_an_async_with_block_points_to_running() -> None:
+    _host, session = _alarm()
+
+    async def use() -> None:
+        async with session:
+            pass
+
+    with pytest.raises(TypeError, match=r"use `async with session.running\(\):`"):
+        asyncio.run(use())
+    assert session.state is SessionState.NOT_STARTED
 
 
 def test_starting_twice_names_the_state() -> None:

@@ -30,7 +30,7 @@ import threading
 from collections.abc import Callable
 from datetime import datetime
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, NoReturn, Protocol
 
 from .._core.clock import as_utc
 from .._core.enums import (
@@ -56,6 +56,13 @@ if TYPE_CHECKING:
     )
 
 __all__ = ["ExtendedRuntimeSession", "RepeatHandler", "SessionDelegate", "adopt"]
+
+#: What `with session:` says: the block is `session.running()`, which starts the session, waits
+#: until it runs and ends it on the way out.
+_NOT_A_CONTEXT = (
+    "`{0}with session:` does not run a session: use `{0}with session.running():`, which starts "
+    "it, waits until it runs and ends it when the block ends"
+)
 
 log = logging.getLogger("extended_runtime")
 
@@ -232,6 +239,18 @@ class ExtendedRuntimeSession:
         return await asyncio.get_running_loop().run_in_executor(None, call, app)
 
     # ------------------------------------------------------------------ running
+
+    def __enter__(self) -> NoReturn:
+        raise TypeError(_NOT_A_CONTEXT.format(""))
+
+    def __exit__(self, *exc: object) -> None:
+        """Never reached: `__enter__` refuses (a `with` needs both to say why)."""
+
+    async def __aenter__(self) -> NoReturn:
+        raise TypeError(_NOT_A_CONTEXT.format("async "))
+
+    async def __aexit__(self, *exc: object) -> None:
+        """Never reached: `__aenter__` refuses."""
 
     def running(self) -> _Running:
         """Start (unless started), wait until RUNNING, and invalidate on the way out.
