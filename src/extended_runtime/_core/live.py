@@ -164,7 +164,8 @@ class LiveSession:
     @property
     def orphaned(self) -> bool:
         """No live process of the app holds an object for this session."""
-        return not self.app.alive or self.gen != self.app.gen
+        app = self.app
+        return not app._bits & _ALIVE or self.gen != app.gen  # the bit, read on every firing
 
     @property
     def started(self) -> Run:

@@ -204,8 +204,8 @@ class TimerQueue(Generic[S]):
         """The earliest deadline of any timer, dead ones included (firing skips them)."""
         # on every round of a host's loop: read the heap and the list here rather than build a pair
         main: datetime | None = self._main[0][0] if self._main else None
-        first = self._starts.first()
-        start = None if first is None else first.start_date
+        blocks = self._starts._blocks  # the first start, read here: this runs on every round
+        start = blocks[0][0].start_date if blocks else None
         if main is None:
             return start
         if start is None:
@@ -225,9 +225,10 @@ class TimerQueue(Generic[S]):
         Returns its kind and subject; a START's subject is the `Scheduled` whose start it is,
         taken out of the list with its `start_date` still set.
         """
+        blocks = self._starts._blocks  # read here, not through `first()`: a hot path
         while True:
             main = self._main[0] if self._main else None
-            start = self._starts.first()
+            start = blocks[0][0] if blocks else None
             if start is not None:
                 at = start.start_date
                 assert at is not None  # `add_start` dated it

@@ -125,9 +125,11 @@ class Value(metaclass=_ValueMeta):
         return type(self).__values__(self)
 
     def __eq__(self, other: object) -> bool:
-        if other.__class__ is not self.__class__:
+        cls = self.__class__
+        if other.__class__ is not cls:
             return NotImplemented
-        return self._values() == other._values()
+        values = cls.__values__
+        return values(self) == values(other)
 
     def __hash__(self) -> int:
         return hash((self.__class__, self._values()))

@@ -25,7 +25,6 @@ whether the host can launch apps.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import threading
 import weakref
@@ -93,7 +92,7 @@ class Host(ABC):
         self._closed = False
         self._effects = Effects(self._effect_failed, threaded=threaded, timeout=effect_timeout)
         #: A command is applied whole, a Ctrl-C landing after it (the virtual host has no need).
-        self._whole = held_in_main_thread if threaded else contextlib.nullcontext
+        self._whole = held_in_main_thread if threaded else None
         self._declare_channels()
         self._handlers: dict[type[Any], Callable[[Any], None]] = {
             SessionScheduled: self._on_session_event,
@@ -206,15 +205,21 @@ class Host(ABC):
     def _command(self, command: Callable[[], Iterable[Output]]) -> None:
         """Run an engine command under the lock, then let the effects run outside it; a
         threaded host holds the main thread's signals meanwhile (`threads`)."""
+        if self._whole is None:
+            self._run_command(command)
+            return
         with self._whole():
-            with self._lock:
-                if self._closed:
-                    raise SessionUsageError(
-                        f"this {type(self).__name__} is closed: its sessions have ended; "
-                        "create a new host"
-                    )
-                self._apply(command())
-            self._effects_submitted()
+            self._run_command(command)
+
+    def _run_command(self, command: Callable[[], Iterable[Output]]) -> None:
+        with self._lock:
+            if self._closed:
+                raise SessionUsageError(
+                    f"this {type(self).__name__} is closed: its sessions have ended; "
+                    "create a new host"
+                )
+            self._apply(command())
+        self._effects_submitted()
 
     def _feed(self, command: Callable[[], Iterable[Output]]) -> None:
         """Like `_command`, for what the host itself learns (readings, answers, failures):
