@@ -201,7 +201,12 @@ class Jumped:
 #: delegate hears it, so a `did_start` delivered late on a busy machine (half a second has been
 #: seen under faketime) shortens it. A budget the jump had moved would be off by the jump
 #: itself: 6 s for the backward jump, nothing left for the forward one.
-BUDGET_SEEN = (3.0, 5.0)
+BUDGET_SEEN = (3.0, 5.5)
+
+#: An alarm heard within this of its instant is on time here: the app hears it through its
+#: delegate, under libfaketime, on a machine that may be busy (0.26 s has been seen). A clock or
+#: zone mistake is off by the jump itself (2 s, 10 s) or by the zone (hours).
+ON_TIME = 0.5
 
 
 def _jump(offset_file: Path, offset: str) -> Jumped:
@@ -253,9 +258,9 @@ def test_a_backward_jump_leaves_the_alarm_on_its_instant_and_the_budget_whole(
         alarm = run.app.wait_for("alarm did_start")
         # the alarm starts when the wall clock shows its instant: 2 s later on the elapsed one
         # than the wall clock said before the jump (`ready` is read before the jump)
-        assert abs(alarm.wall - run.alarm_at) < 0.25
+        assert abs(alarm.wall - run.alarm_at) < ON_TIME
         due = run.alarm_at - run.ready.wall + 2.0
-        assert -0.25 < alarm.elapsed - run.ready.elapsed - due < 0.8
+        assert -ON_TIME < alarm.elapsed - run.ready.elapsed - due < 0.8
         ended = run.app.wait_for("mindful did_invalidate")
         # 4 s whole (had the jump counted, 6 s); see BUDGET_SEEN
         assert BUDGET_SEEN[0] <= ended.elapsed - run.started.elapsed < BUDGET_SEEN[1]
@@ -274,7 +279,7 @@ def test_a_time_zone_change_moves_no_alarm(offset_file: Path) -> None:
         alarm_at = float(app.wait_for("alarm-at").detail)
         assert app.wait_for("tz").detail == "JST"
         alarm = app.wait_for("alarm did_start")
-        assert abs(alarm.wall - alarm_at) < 0.25
+        assert abs(alarm.wall - alarm_at) < ON_TIME
         app.wait_for("done")
     finally:
         app.finish()
