@@ -28,7 +28,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
-from .._backends.threads import signals_held
+from .._backends.threads import start_thread
 from .._core.clock import SystemClock
 
 __all__ = ["Delivery"]
@@ -112,13 +112,10 @@ class Delivery:
         if self._thread is not None:
             self._ready.notify()
             return
-        thread = threading.Thread(target=self._run, name="xrs-delegate", daemon=True)
         try:
-            with signals_held():  # the app's main thread takes the signals (`threads`)
-                thread.start()
+            self._thread = start_thread(self._run, name="xrs-delegate")
         except RuntimeError:  # interpreter shutdown: `drain` delivers in the calling thread
             return
-        self._thread = thread
 
     def _run(self) -> None:
         while True:

@@ -51,7 +51,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from .._backends.threads import signals_held
+from .._backends.threads import start_thread
 from .._core.clock import SystemClock
 
 __all__ = ["Effects", "Job"]
@@ -241,13 +241,10 @@ class Effects:
 
     def _start_worker(self, channel: _Channel) -> None:
         channel.gen += 1
-        worker = threading.Thread(
-            target=self._work, args=(channel, channel.gen), name=f"xrs-{channel.name}", daemon=True
-        )
-        channel.worker = _started(worker)  # `None` at interpreter shutdown: jobs run at close
+        # `None` at interpreter shutdown: jobs run at close
+        channel.worker = _started(self._work, f"xrs-{channel.name}", (channel, channel.gen))
         if self._watchdog is None:
-            watchdog = threading.Thread(target=self._watch, name="xrs-watchdog", daemon=True)
-            self._watchdog = _started(watchdog)
+            self._watchdog = _started(self._watch, "xrs-watchdog")
 
     def _work(self, channel: _Channel, gen: int) -> None:
         self._local.worker = True
@@ -326,10 +323,7 @@ class Effects:
         if job is not None:
             message = f"{job.backend} did not return within {self._timeout:g} s"
             log.error("%s: %s; the host goes on without it", job.effect, message)
-            report = threading.Thread(
-                target=self._report, args=(job, message, True), name="xrs-report", daemon=True
-            )
-            _started(report)
+            _started(self._report, "xrs-report", (job, message, True))
 
     # ------------------------------------------------------------------ both modes
 
@@ -392,11 +386,11 @@ class Effects:
             self._busy.notify_all()
 
 
-def _started(thread: threading.Thread) -> threading.Thread | None:
+def _started(
+    target: Callable[..., object], name: str, args: tuple[Any, ...] = ()
+) -> threading.Thread | None:
     """Start a thread; `None` if the interpreter is shutting down and refuses new threads."""
     try:
-        with signals_held():  # the app's main thread takes the signals (`threads`)
-            thread.start()
+        return start_thread(target, name=name, args=args)
     except RuntimeError:
         return None
-    return thread
