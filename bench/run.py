@@ -34,6 +34,8 @@ BENCHMARKS = (
     "bench_alert_sound.py",
     "bench_keep_awake.py",
     "bench_xrs_run.py",
+    "bench_daemon.py",
+    "bench_durable_schedule.py",
 )
 _CPUINFO = Path("/proc/cpuinfo")
 
@@ -275,6 +277,41 @@ def rows(results: dict[str, Any]) -> list[Row]:
         *memory_rows(results["engine_memory"]),
         *sound_rows(results["alert_sound"]),
         *keep_awake_rows(results["keep_awake"], results["xrs_run"]),
+        *daemon_rows(results["daemon"]),
+        *durable_rows(results["durable_schedule"]),
+    ]
+
+
+def daemon_rows(daemon: dict[str, Any]) -> list[Row]:
+    """The daemon: one call's round trip, lifecycles per second, a restart with 100,000."""
+    trip, flow, back = daemon["round_trip"], daemon["throughput"], daemon["restart"]
+    targets, passed = daemon["targets"], daemon["passed"]
+    return [
+        Row(
+            "Daemon: one call (`start()` or `invalidate()`) from an app, p50 round trip",
+            f"{trip['call_p50_us']:.0f} us (p99 {trip['call_p99_us']:.0f})",
+            f"{trip['echo_p50_us']:.1f} us (bare Python Unix-socket echo in another process)",
+            f"{trip['ratio']:.1f}x",
+            f"< {targets['round_trip_of_echo']:g}x",
+            bool(passed["round_trip"]),
+        ),
+        Row(
+            f"Daemon: session lifecycles (start + invalidate) per second, {flow['clients']} "
+            "client processes",
+            f"{flow['per_s']:,.0f}/s",
+            "-",
+            "-",
+            f">= {targets['lifecycles_per_s']:,.0f}/s",
+            bool(passed["throughput"]),
+        ),
+        Row(
+            f"Daemon: start with {back['sessions']:,} scheduled sessions in its store, to serving",
+            f"{back['ready_s']:.2f} s ({back['scheduled']:,} scheduled after)",
+            "-",
+            "-",
+            f"< {targets['restart_s']:g} s, all there",
+            bool(passed["restart"]),
+        ),
     ]
 
 
@@ -326,6 +363,32 @@ def keep_awake_rows(lock: dict[str, Any], run: dict[str, Any]) -> list[Row]:
             )
         )
     return rows
+
+
+def durable_rows(durable: dict[str, Any]) -> list[Row]:
+    """Scheduled records made durable in the SQLite store, against APScheduler's `add_job`."""
+    return [
+        Row(
+            f"SqliteStore: {durable['records']:,} scheduled records saved and flushed "
+            f"{durable['group']} at a time ({durable['commits']:,} synced commits, "
+            f"{durable['filesystem']}), wall time (median of {durable['rounds']})",
+            f"{durable['wall_seconds']:.2f} s ({durable['us_per_record']:.1f} us per record)",
+            f"{durable['apscheduler_wall_seconds']:.2f} s ({durable['apscheduler_us_per_job']:.1f} "
+            f"us per `date` job; APScheduler {durable['apscheduler_version']} "
+            "`BackgroundScheduler`, paused, in memory)",
+            f"{durable['ratio']:.2f}x ({durable['speedup']:.1f}x faster)",
+            f"<= {1 / durable['target_speedup']:g}x",
+            bool(durable["passed"]),
+        ),
+        Row(
+            f"SqliteStore: opening the file with {durable['records']:,} records (read into "
+            "its cache)",
+            f"{durable['reopen_seconds']:.2f} s",
+            "-",
+            "-",
+            "-",
+        ),
+    ]
 
 
 # ---------------------------------------------------------------------- results.md

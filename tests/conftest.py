@@ -22,6 +22,9 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "misuse(row): the test pins that row of the spec's misuse matrix (2.10)"
     )
+    config.addinivalue_line(
+        "markers", "slow: takes several seconds of real processes (still run in CI)"
+    )
 
 
 @pytest.fixture

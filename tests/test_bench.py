@@ -14,6 +14,7 @@ sys.path.insert(0, str(BENCH))
 import _day  # noqa: E402
 import bench_alert_sound  # noqa: E402
 import bench_churn  # noqa: E402
+import bench_durable_schedule  # noqa: E402
 import bench_embedded_alarms  # noqa: E402
 import bench_idle  # noqa: E402
 import bench_memory  # noqa: E402
@@ -161,6 +162,23 @@ def test_the_keep_awake_rounds_see_our_lock_and_the_peers() -> None:
         assert 0 < figures["p50_ms"] <= figures["p99_ms"] <= figures["max_ms"]
 
 
+# ---------------------------------------------------------------------- durable scheduling
+
+
+def test_the_durable_schedule_keeps_every_record_with_a_commit_per_group(tmp_path: Path) -> None:
+    records = bench_durable_schedule.records(300)
+    assert len({r.session_id for r in records}) == 300
+    result = bench_durable_schedule.run_ours(records, tmp_path, group=64)
+    assert result["kept"] == 300
+    assert result["commits"] == 5  # 64 + 64 + 64 + 64 + 44
+    assert result["filesystem"] != "unknown"
+
+
+def test_the_durable_schedule_peer_adds_every_date_job() -> None:
+    alarms = list(bench_memory._alarms(300))
+    assert bench_durable_schedule.run_apscheduler(alarms)["kept"] == 300
+
+
 # ---------------------------------------------------------------------- the alarm heard
 
 
@@ -183,3 +201,14 @@ def test_each_alert_is_heard_after_its_call(
     summary = bench_alert_sound.summary(latencies)
     assert summary["rounds"] == 3
     assert summary["min_ms"] <= summary["p50_ms"] <= summary["p90_ms"] <= summary["max_ms"]
+
+
+def test_the_daemon_benchmark_measures_a_real_daemon(tmp_path: Path) -> None:
+    import bench_daemon
+
+    trips = bench_daemon.round_trips(tmp_path, count=20)
+    assert trips["call_p50_us"] > 0 and trips["echo_p50_us"] > 0
+    assert trips["ratio"] == trips["call_p50_us"] / trips["echo_p50_us"]
+    back = bench_daemon.restart(tmp_path, sessions=300)
+    assert back["scheduled"] == 300
+    assert back["ready_s"] > 0

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import datetime
+from pathlib import Path
 
 import pytest
 
@@ -14,6 +16,7 @@ from extended_runtime._backends.null import (
     LoggingWakeAlarm,
 )
 from extended_runtime._backends.process_cpu import ProcessTreeCpu
+from extended_runtime._backends.sqlite import SqliteStore
 from extended_runtime._core.records import SCHEMA_VERSION, SessionRecord
 from extended_runtime.abc import (
     AlertBackend,
@@ -36,6 +39,45 @@ from extended_runtime.testing.contracts import (
 class TestMemoryStore(StoreContract):
     def make_store(self) -> Store:
         return MemoryStore()
+
+
+class _SqliteFiles:
+    """Each test's stores in a file of its own folder, all closed when the test ends."""
+
+    folder: Path
+    opened: list[SqliteStore]
+
+    @pytest.fixture(autouse=True)
+    def _files(self, tmp_path: Path) -> Iterator[None]:
+        self.folder, self.opened = tmp_path, []
+        yield
+        for store in self.opened:
+            store.close()
+
+    def _open(self) -> SqliteStore:
+        store = SqliteStore(self.folder / "store.db")
+        self.opened.append(store)
+        return store
+
+
+class TestSqliteStore(_SqliteFiles, StoreContract):
+    def make_store(self) -> Store:
+        return self._open()
+
+    def reopen(self, store: Store) -> Store:
+        store.close()
+        return self._open()
+
+
+class TestSqliteEventSink(_SqliteFiles, EventSinkContract):
+    """The audit log gives back the events it was given, decoded."""
+
+    def make_sink(self) -> EventSink:
+        return self._open()
+
+    def recorded(self, sink: EventSink) -> list[object]:  # type: ignore[override]
+        assert isinstance(sink, SqliteStore)
+        return [entry.event() for entry in sink.events()]
 
 
 class TestLoggingKeepAwake(KeepAwakeContract):

@@ -1,7 +1,8 @@
 """The package's layers: imports only go down, and no module imports itself back.
 
 The layers, bottom to top (ROADMAP.md's layout): `_core` (rules and engine, no I/O), `_api` (the
-objects an app holds), `abc` (extension contracts), `_backends`, `_hosts`, `testing`, `_cli`, and
+objects an app holds), `abc` (extension contracts), `_backends`, `_hosts`, `_daemon` (the per-user
+daemon and its client), `testing`, `_cli`, and
 the package's `__init__` / `__main__`, which join them. A module may import from its own layer or
 any layer below. Every import counts: at module level, inside functions, and under
 `TYPE_CHECKING`, because each is a dependency a reader has to hold in mind. Like the clock test,
@@ -24,10 +25,11 @@ LAYERS = {
     "abc": 2,
     "_backends": 3,
     "_hosts": 4,
-    "testing": 5,
-    "_cli": 6,
-    "__init__": 7,
-    "__main__": 8,
+    "_daemon": 5,
+    "testing": 6,
+    "_cli": 7,
+    "__init__": 8,
+    "__main__": 9,
 }
 
 

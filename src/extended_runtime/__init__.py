@@ -73,7 +73,7 @@ __version__ = "0.1.0"
 
 
 def _default_host() -> "_port.HostPort":
-    from ._hosts.select import default_host
+    from ._daemon.connect import default_host
 
     return default_host()
 

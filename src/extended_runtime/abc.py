@@ -24,7 +24,10 @@ Keep-awake and the wake alarm are *levels*: the host may apply the same level ag
 failure, or a call that returned late), so `hold`, `release` and `arm` must be idempotent.
 
 The store keeps session records written from the engine's events; every record carries a schema
-version and a store refuses records newer than it understands.
+version and a store refuses records newer than it understands. Its writes are *staged*: `save`
+returns at once and reads see the record at once, and `flush` returns once everything staged
+before it is durable, so a daemon can acknowledge a request only after its record is on disk
+while many requests share one disk write.
 """
 
 from __future__ import annotations
@@ -36,7 +39,7 @@ from datetime import datetime
 from typing import ClassVar, Literal
 
 from ._core.conditions import Conditions
-from ._core.enums import ApplicationState, HapticType
+from ._core.enums import ApplicationState, HapticType, SessionState
 from ._core.events import Event
 from ._core.records import SessionRecord
 
@@ -218,11 +221,19 @@ class EventSink(Backend):
 
 
 class Store(Backend):
-    """Keeps the latest record of each session, written from its events."""
+    """Keeps the latest record of each session, written from its events.
+
+    Every method may be called from any thread. Reads see every record saved before them,
+    flushed or not; a record is *durable* (it survives a crash or a power cut) once a `flush`
+    that began after its `save` has returned.
+    """
 
     @abstractmethod
     def save(self, record: SessionRecord) -> None:
-        """Insert or replace the record with `record.session_id`."""
+        """Insert or replace the record with `record.session_id`; cheap: the write is staged.
+
+        A replaced record keeps its place in `records()`. A record whose `schema` is newer than
+        this version of the package understands is refused with `ValueError`."""
 
     @abstractmethod
     def get(self, session_id: str) -> SessionRecord | None:
@@ -230,4 +241,20 @@ class Store(Backend):
 
     @abstractmethod
     def records(self, app_id: str | None = None) -> list[SessionRecord]:
-        """All records (of one app), oldest first."""
+        """All records (of one app), oldest first (by their first `save`)."""
+
+    def live(self) -> list[SessionRecord]:
+        """The records of sessions still SCHEDULED or RUNNING, oldest first: what a host that
+        restarts has to take up again."""
+        return [r for r in self.records() if r.state in _LIVE]
+
+    def flush(self) -> None:
+        """Return once every record staged before the call is durable.
+
+        Calls from many threads may share one write. A store that cannot write raises an error
+        that says what to do, and keeps what was staged for the next `flush`. The default (a
+        store that keeps nothing beyond the process) has nothing to do."""
+
+
+#: The states of a session a restarted host takes up again.
+_LIVE = (SessionState.SCHEDULED, SessionState.RUNNING)

@@ -208,6 +208,62 @@ def doctor() -> None:
     raise SystemExit(status)
 
 
+@cli.command()
+@click.option("--install", is_flag=True, help="Write and enable a systemd user unit instead.")
+@click.option("--uninstall", is_flag=True, help="Disable and remove the systemd user unit.")
+@click.option("-v", "--verbose", is_flag=True, help="Log every event, not only what matters.")
+def daemon(install: bool, uninstall: bool, verbose: bool) -> None:
+    """Run the per-user daemon in the foreground: one host for all of this user's apps, whose
+    scheduled sessions survive their process. Stop it with Ctrl-C or SIGTERM; its sessions
+    wait for the next start. Apps use it by themselves when it runs (XRS_HOST=embedded
+    keeps them in their own process)."""
+    from . import control
+
+    if install or uninstall:
+        _finish(control.install(uninstall))
+    raise SystemExit(control.run_daemon(verbose))
+
+
+@cli.command()
+def status() -> None:
+    """Show what runs and what is scheduled in the daemon, with the time left."""
+    from . import control
+
+    _finish(control.status())
+
+
+@cli.command()
+@click.argument("session_id")
+def stop(session_id: str) -> None:
+    """Stop a running or scheduled session (as the alarm's Stop does): it ends with NONE."""
+    from . import control
+
+    _finish(control.stop(session_id))
+
+
+@cli.command()
+def pause() -> None:
+    """Pause every session: running ones end (SUPPRESSED_BY_SYSTEM), new ones are refused and
+    scheduled ones end if their date comes, until `xrs resume`."""
+    from . import control
+
+    _finish(control.pause(True))
+
+
+@cli.command()
+def resume() -> None:
+    """Let sessions run again after `xrs pause`."""
+    from . import control
+
+    _finish(control.pause(False))
+
+
+def _finish(result: tuple[str, int]) -> None:
+    text, code = result
+    click.echo(text, err=code != 0)
+    raise SystemExit(code)
+
+
 def main() -> None:
     """The `xrs` entry point."""
     cli.main(prog_name="xrs")

@@ -155,6 +155,24 @@ class Engine:
         """Running session ids, each with its app id."""
         return {sid: s.app.app_id for sid, s in self._running.items()}
 
+    def sessions(
+        self,
+    ) -> list[tuple[str, str, SessionType | None, SessionState, datetime | None, datetime | None]]:
+        """Every live session as (id, app id, type, state, start date, expiration date):
+        running ones first, then the scheduled ones by date."""
+        rows: list[
+            tuple[str, str, SessionType | None, SessionState, datetime | None, datetime | None]
+        ] = [
+            (sid, s.app.app_id, s.type, s.state, None, s.started.expires_at)
+            for sid, s in self._running.items()
+        ]
+        waiting = sorted(self._waiting.items(), key=lambda item: (item[1].start_date, item[0]))
+        rows.extend(
+            (sid, app.app_id, SessionType.SMART_ALARM, _S.SCHEDULED, app.start_date, None)
+            for sid, app in waiting
+        )
+        return rows
+
     def live_sessions(self) -> int:
         """How many sessions the engine holds (scheduled or running)."""
         return len(self._running) + len(self._waiting)
@@ -273,6 +291,36 @@ class Engine:
             self._timers.add_start(when, app)
         return self._finish()
 
+    def restore_scheduled(
+        self, session_id: str, app_id: str, when: datetime, now: datetime
+    ) -> list[Output]:
+        """A scheduled session a host kept across its own restart (the daemon's store): it
+        waits for `when` again, with no checks (it passed them when it was scheduled) and no
+        `SessionScheduled` (that was announced then). A date that passed while the host was
+        down starts at once, its lateness recorded. An app that has a live session already
+        keeps it, and the restored one is ignored (the caller logs it): one per app.
+        """
+        app = self._app(app_id)
+        self._require_new(session_id)
+        if app.session_id is not None and (app.waiting or app.session_id in self._running):
+            return self._finish()
+        app.session_id = session_id
+        app.start_orphaned = not app.alive
+        self._waiting[session_id] = app
+        if when <= now:
+            app.start_date = when
+            self._fire_start(app, now)
+        else:
+            self._timers.add_start(when, app)
+        return self._finish()
+
+    def app_absent(self, app_id: str) -> None:
+        """A known app has no process now (a host restarting finds it in its store): its
+        sessions are handed over when it connects, or it is launched or alerted for."""
+        app = self._app(app_id)
+        app.alive = False
+        app.state = ApplicationState.BACKGROUND
+
     def _admit(
         self, session_id: str, app_id: str, when: datetime | None, now: datetime
     ) -> LiveApp | None:
@@ -304,6 +352,17 @@ class Engine:
             self._end(session, Cause.INVALIDATED, now)
         elif waiting is not None:
             self._end_waiting(waiting, Cause.INVALIDATED, now)
+        return self._finish()
+
+    def user_stop(self, session_id: str, now: datetime) -> list[Output]:
+        """The user stopped a session from outside its app (`xrs stop`): a running or
+        scheduled session of any type ends with NONE. An unknown id changes nothing."""
+        session = self._running.get(session_id)
+        waiting = self._waiting.get(session_id)
+        if session is not None:
+            self._end(session, Cause.USER_STOPPED, now)
+        elif waiting is not None:
+            self._end_waiting(waiting, Cause.USER_STOPPED, now)
         return self._finish()
 
     def stop_alarm(self, app_id: str, now: datetime) -> list[Output]:

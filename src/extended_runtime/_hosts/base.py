@@ -30,6 +30,7 @@ import threading
 import weakref
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Collection, Iterable
+from dataclasses import replace
 from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
@@ -39,6 +40,7 @@ from .._api.port import AppRecord, SessionLink
 from .._api.session import adopt
 from .._backends.select import Backends
 from .._backends.threads import held_in_main_thread
+from .._core.conditions import Conditions
 from .._core.engine import Engine
 from .._core.enums import ApplicationState, AutoLaunchAuthorizationStatus, HapticType, SessionState
 from .._core.errors import SessionUsageError
@@ -195,6 +197,19 @@ class Host(ABC):
         """The user allows an app's alarms again after silent alarms disabled them."""
         self._command(lambda: self.engine.allow_alarms(app.app_id, self.now))
 
+    def set_suppressed(self, suppressed: bool) -> None:
+        """The user paused (or resumed) all sessions (`xrs pause`): running ones end, starts
+        fail and a scheduled one whose date comes meanwhile ends, all SUPPRESSED_BY_SYSTEM."""
+        self._command(
+            lambda: self.engine.set_conditions(
+                replace(self.engine.conditions, paused=suppressed), self.now
+            )
+        )
+
+    def set_conditions(self, conditions: Conditions) -> None:
+        """New system conditions (shutdown, power saver, battery)."""
+        self._command(lambda: self.engine.set_conditions(conditions, self.now))
+
     # ------------------------------------------------------------------ session commands
 
     @property
@@ -308,7 +323,7 @@ class Host(ABC):
             self._effects.submit("store", job)
         if sink is not None and not sink.listening():
             sink = None
-        if sink is None and not (isinstance(event, LOGGED) or _late(event)):
+        if sink is None and not _logs(event):
             return
         # a failure to record an EffectFailed is logged only: reporting it would loop
         effect = "record-failure" if isinstance(event, EffectFailed) else "record"
@@ -535,6 +550,17 @@ def _always(last: object, new: object) -> bool:
 #: A scheduled start this late is logged: its instant passed while the machine slept, the
 #: process was stopped, or the wall clock was set past it.
 LATE_START = timedelta(seconds=1)
+
+
+def _logs(event: Event) -> bool:
+    """Whether `_log_event` would write a line for `event` at the logger's level now: an
+    event nobody would read costs no hand-off to the audit channel."""
+    if _late(event):
+        return log.isEnabledFor(logging.WARNING)
+    if not isinstance(event, LOGGED):
+        return False
+    quiet = isinstance(event, SessionInvalidated) and event.error is None and not event.refused
+    return log.isEnabledFor(logging.INFO if quiet else logging.WARNING)
 
 
 def _late(event: Event) -> bool:

@@ -102,6 +102,11 @@ class EmbeddedHost(Host):
         self._anchor: tuple[datetime, float] | None = None
         self._delivery = Delivery()
         self._timer_thread: threading.Thread | None = None
+        #: The deadline the sleeping timer thread will wake at by itself (`None`: awake, or
+        #: sleeping with nothing armed). A command that leaves no deadline before it does not
+        #: wake the thread (a deadline cancelled costs at most one early wake-up later), so a
+        #: burst of commands costs no thread switch each.
+        self._armed: datetime | None = None
         self._stopping = False
         atexit.register(self._at_exit)
         self._listen()
@@ -121,8 +126,12 @@ class EmbeddedHost(Host):
     def _timers_changed(self) -> None:
         if self._closed or self._stopping:
             return
-        if self._timer_thread is None and self.engine.next_deadline() is not None:
+        due = self.engine.next_deadline()
+        if self._timer_thread is None and due is not None:
             self._timer_thread = start_thread(self._run_timers, name="xrs-timer")
+        armed = self._armed
+        if due is None or (armed is not None and due >= armed):
+            return  # nothing earlier to arm: the sleeping thread re-arms when it next wakes
         self._waiter.wake()
 
     def _run_timers(self) -> None:
@@ -148,7 +157,11 @@ class EmbeddedHost(Host):
             self._apply(self.engine.advance(now))
             return Woke()
         budget_in = None if budget is None else (budget - now).total_seconds()
-        return self._waiter.sleep(start, budget_in, now)
+        self._armed = deadline
+        try:
+            return self._waiter.sleep(start, budget_in, now)
+        finally:
+            self._armed = None
 
     def _notice_clock_set(self, now: datetime, reported: bool) -> None:
         """Tell the engine if the wall clock was set since the last round, and by how much."""

@@ -35,7 +35,6 @@ from .._api.app import App
 from .._api.port import AppRecord, SessionLink
 from .._backends.select import Backends
 from .._core.clock import as_utc, to_seconds
-from .._core.conditions import Conditions
 from .._core.engine import Engine
 from .._core.enums import ApplicationState, HapticType
 from .._core.events import (
@@ -213,14 +212,6 @@ class VirtualHost(Host):
 
     def _can_launch(self, app: AppRecord) -> bool:
         return True
-
-    def set_suppressed(self, suppressed: bool) -> None:
-        """The user paused (or resumed) all sessions, like `xrs pause`."""
-        self.set_conditions(replace(self.engine.conditions, paused=suppressed))
-
-    def set_conditions(self, conditions: Conditions) -> None:
-        """New system conditions (shutdown, power saver, battery)."""
-        self._command(lambda: self.engine.set_conditions(conditions, self._now))
 
     def set_cpu_load(self, app: App, cores: float) -> None:
         """From now on the app's process tree uses `cores` cores."""

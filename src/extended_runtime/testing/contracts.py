@@ -13,6 +13,7 @@ The suites import nothing from pytest, so they can be used from any runner.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -47,9 +48,14 @@ __all__ = [
 _T0 = datetime(2026, 1, 5, 6, 0, tzinfo=UTC)
 
 
-def _record(session_id: str, app_id: str = "org.example.a", minutes: int = 0) -> SessionRecord:
+def _record(
+    session_id: str,
+    app_id: str = "org.example.a",
+    minutes: int = 0,
+    state: SessionState = SessionState.SCHEDULED,
+) -> SessionRecord:
     at = _T0 + timedelta(minutes=minutes)
-    return SessionRecord(session_id, app_id, SessionType.SMART_ALARM, SessionState.SCHEDULED, at)
+    return SessionRecord(session_id, app_id, SessionType.SMART_ALARM, state, at)
 
 
 def _lifecycle(session_id: str = "s1") -> list[Event]:
@@ -88,10 +94,22 @@ def _lifecycle(session_id: str = "s1") -> list[Event]:
 
 
 class StoreContract:
-    """What every `Store` must do."""
+    """What every `Store` must do.
+
+    A store that keeps records beyond the process also implements `reopen`, so the suite checks
+    that what was flushed comes back, in the same order."""
 
     def make_store(self) -> Store:
         raise NotImplementedError
+
+    def reopen(self, store: Store) -> Store:
+        """Close `store` and open its storage again. The default, for a store that keeps
+        nothing beyond the process, goes on with the same store."""
+        return store
+
+    def _flushed_and_reopened(self, store: Store) -> Store:
+        store.flush()
+        return self.reopen(store)
 
     def test_probe_names_the_store(self) -> None:
         store = self.make_store()
@@ -121,6 +139,62 @@ class StoreContract:
             store.save(record)
         assert store.records() == [first, other, second]
         assert store.records("org.example.a") == [first, second]
+
+    def test_records_are_read_before_and_after_a_flush(self) -> None:
+        store = self.make_store()
+        records = [_record(f"s{n}", minutes=n) for n in range(3)]
+        for record in records:
+            store.save(record)
+        assert store.records() == records  # staged, not yet flushed
+        store = self._flushed_and_reopened(store)
+        assert store.records() == records
+        assert [store.get(r.session_id) for r in records] == records
+
+    def test_a_replaced_record_keeps_its_place_after_a_reopen(self) -> None:
+        store = self.make_store()
+        first, second = _record("s1"), _record("s2", "org.example.b")
+        store.save(first)
+        store.save(second)
+        store.flush()
+        newer = _record("s1", minutes=5, state=SessionState.RUNNING)
+        store.save(newer)
+        assert store.records() == [newer, second]
+        store = self._flushed_and_reopened(store)
+        assert store.records() == [newer, second]
+        assert store.records("org.example.b") == [second]
+
+    def test_flush_with_nothing_staged_returns(self) -> None:
+        store = self.make_store()
+        store.flush()
+        store.save(_record("s1"))
+        store.flush()
+        store.flush()
+        assert store.get("s1") == _record("s1")
+
+    def test_live_lists_only_scheduled_and_running_sessions(self) -> None:
+        store = self.make_store()
+        states = list(SessionState)
+        for n, state in enumerate(states):
+            store.save(_record(f"s{n}", minutes=n, state=state))
+        expected = [
+            _record(f"s{n}", minutes=n, state=state)
+            for n, state in enumerate(states)
+            if state in (SessionState.SCHEDULED, SessionState.RUNNING)
+        ]
+        assert store.live() == expected
+        assert self._flushed_and_reopened(store).live() == expected
+
+    def test_a_record_of_a_newer_schema_is_refused(self) -> None:
+        store = self.make_store()
+        newer = replace(_record("s1"), schema=SCHEMA_VERSION + 1)
+        try:
+            store.save(newer)
+        except ValueError as error:
+            assert "newer than this version of extended-runtime" in str(error)
+        else:
+            raise AssertionError("a record of a newer schema was kept")
+        assert store.get("s1") is None
+        assert store.records() == []
 
     def test_a_folded_lifecycle_is_kept(self) -> None:
         store = self.make_store()

@@ -1,0 +1,249 @@
+"""The daemon: round trips against a bare socket echo, throughput, and a restart with 100,000.
+
+What is measured
+----------------
+The real daemon (`python -m extended_runtime daemon`, its folders in a temporary directory, on
+the machine's services when `scripts/services start` ran), used as apps use it:
+
+* *round trip*: one app (a `DaemonClient` in this process) runs `start()` then `invalidate()`
+  of a physical-therapy session, again and again; each call is one request and its reply, with
+  the session's events pushed before the reply. The figure is the p50 of one call. The peer is a
+  bare Python Unix-socket echo server in its own process (a thread per connection, `recv` then
+  `sendall`), answering 40-byte messages: the floor of any Python service on a socket. Target:
+  under 3x the echo's p50;
+* *throughput*: 16 client processes, each with its own app, run start + invalidate lifecycles
+  for a few seconds; the figure is lifecycles per second over all of them. Target: 5,000/s;
+* *restart*: a store holding 100,000 scheduled sessions (of 100,000 apps, written through the
+  store as the daemon writes them) is opened by a fresh daemon; the figure is the time from
+  starting the process to its status file saying it serves, and the number of scheduled
+  sessions its `status` reports. Target: under 1 s, all there.
+
+Run: `python bench/bench_daemon.py` (one JSON object on the last line of stdout).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from _measure import load_services, percentile, report, stopwatch
+from extended_runtime import App, ExtendedRuntimeSession, SessionType
+from extended_runtime._daemon.client import DaemonClient
+from extended_runtime._daemon.status import find_daemon
+
+__all__ = ["main", "restart", "round_trips", "throughput"]
+
+ROOT = Path(__file__).resolve().parent.parent
+ROUNDS = 3000
+CLIENTS = 16
+SECONDS = 3.0
+RESTART_SESSIONS = 100_000
+TARGETS = {"round_trip_of_echo": 3.0, "lifecycles_per_s": 5000.0, "restart_s": 1.0}
+
+ECHO = """
+import socket, sys, threading
+listener = socket.socket(socket.AF_UNIX)
+listener.bind(sys.argv[1])
+listener.listen(16)
+print("ready", flush=True)
+def serve(connection):
+    while data := connection.recv(65536):
+        connection.sendall(data)
+while True:
+    threading.Thread(target=serve, args=(listener.accept()[0],), daemon=True).start()
+"""
+
+CLIENT = """
+import sys, time
+from extended_runtime import App, ExtendedRuntimeSession, SessionType
+app = App(f"org.bench.client{sys.argv[1]}", SessionType.PHYSICAL_THERAPY)
+sys.stdin.readline()
+count, end = 0, time.perf_counter() + float(sys.argv[2])
+while time.perf_counter() < end:
+    session = ExtendedRuntimeSession(app)
+    session.start()
+    session.invalidate()
+    count += 1
+print(count, flush=True)
+"""
+
+
+class Daemon:
+    """A real daemon with its folders in `folder`."""
+
+    def __init__(self, folder: Path) -> None:
+        self.env = dict(os.environ, XRS_RUNTIME_DIR=str(folder / "run"))
+        self.env["XRS_STATE_DIR"] = str(folder / "state")
+        self.env["PYTHONPATH"] = str(ROOT / "src")
+        self.env["XRS_HOST"] = "daemon"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> float:
+        """Start it; seconds until its status file says it serves."""
+        started = stopwatch()
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "extended_runtime", "daemon"],
+            env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        while find_daemon(self.env)[0] is None:
+            if self.process.poll() is not None:
+                raise SystemExit("the daemon exited at start-up")
+            time.sleep(0.001)
+        return stopwatch() - started
+
+    def client(self) -> DaemonClient:
+        found, why = find_daemon(self.env)
+        assert found is not None, why
+        return DaemonClient(found.socket)
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.terminate()
+            self.process.wait(30)
+
+
+def echo_round_trips(folder: Path, count: int) -> list[float]:
+    """Seconds per 40-byte round trip to a bare echo server in another process."""
+    import socket
+
+    path = str(folder / "echo.sock")
+    server = subprocess.Popen([sys.executable, "-c", ECHO, path], stdout=subprocess.PIPE, text=True)
+    try:
+        assert server.stdout is not None and server.stdout.readline().strip() == "ready"
+        with socket.socket(socket.AF_UNIX) as connection:
+            connection.connect(path)
+            samples = []
+            for _ in range(count):
+                started = stopwatch()
+                connection.sendall(b"x" * 40)
+                connection.recv(65536)
+                samples.append(stopwatch() - started)
+        return samples
+    finally:
+        server.kill()
+        server.communicate()
+
+
+def round_trips(folder: Path, count: int = ROUNDS) -> dict[str, Any]:
+    """p50 of one call through the daemon, and of the echo peer."""
+    daemon = Daemon(folder / "round")
+    daemon.start()
+    client = daemon.client()
+    try:
+        app = App("org.bench.round-trip", SessionType.PHYSICAL_THERAPY, host=client)
+        calls: list[float] = []
+        for _ in range(count):
+            session = ExtendedRuntimeSession(app)
+            started = stopwatch()
+            session.start()
+            middle = stopwatch()
+            session.invalidate()
+            calls += [middle - started, stopwatch() - middle]
+    finally:
+        client.close()
+        daemon.stop()
+    echo = echo_round_trips(folder, count)
+    ours_us, echo_us = percentile(calls, 0.5) * 1e6, percentile(echo, 0.5) * 1e6
+    return {
+        "call_p50_us": ours_us,
+        "call_p99_us": percentile(calls, 0.99) * 1e6,
+        "echo_p50_us": echo_us,
+        "ratio": ours_us / echo_us,
+    }
+
+
+def throughput(folder: Path, clients: int = CLIENTS, seconds: float = SECONDS) -> dict[str, Any]:
+    """Lifecycles per second with `clients` processes at once."""
+    daemon = Daemon(folder / "throughput")
+    daemon.start()
+    try:
+        processes = [
+            subprocess.Popen(
+                [sys.executable, "-c", textwrap.dedent(CLIENT), str(n), str(seconds)],
+                env=daemon.env,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                text=True,
+            )
+            for n in range(clients)
+        ]
+        time.sleep(1.0)  # every client connected and registered
+        for process in processes:
+            assert process.stdin is not None
+            process.stdin.write("go\n")
+            process.stdin.flush()
+        counts = [int(process.communicate(timeout=60)[0].strip()) for process in processes]
+    finally:
+        daemon.stop()
+    return {"clients": clients, "seconds": seconds, "per_s": sum(counts) / seconds}
+
+
+def restart(folder: Path, sessions: int = RESTART_SESSIONS) -> dict[str, Any]:
+    """Seconds for a daemon to serve with `sessions` scheduled sessions in its store."""
+    from extended_runtime._backends.sqlite import SqliteStore
+    from extended_runtime._core.enums import SessionState
+    from extended_runtime._core.records import SessionRecord
+
+    daemon = Daemon(folder / "restart")
+    state = Path(daemon.env["XRS_STATE_DIR"])
+    state.mkdir(parents=True, mode=0o700)
+    store = SqliteStore(state / "daemon.sqlite3")
+    now = datetime.now(UTC)
+    body: dict[str, object] = {"mode": "alarm", "launch": None}
+    for n in range(sessions):
+        app_id = f"org.bench.alarm{n}"
+        store.put_app(app_id, body, now)
+        store.save(
+            SessionRecord(
+                session_id=f"{n:032x}",
+                app_id=app_id,
+                session_type=SessionType.SMART_ALARM,
+                state=SessionState.SCHEDULED,
+                updated_at=now,
+                start_date=now + timedelta(hours=2, seconds=n / 10),
+            )
+        )
+    store.close()
+    ready = daemon.start()
+    client = daemon.client()
+    try:
+        scheduled = client.status(limit=0)["scheduled"]
+    finally:
+        client.close()
+        daemon.stop()
+    return {"sessions": sessions, "ready_s": ready, "scheduled": scheduled}
+
+
+def main() -> None:
+    load_services()
+    with tempfile.TemporaryDirectory() as name:
+        folder = Path(name)
+        trips = round_trips(folder)
+        flow = throughput(folder)
+        back = restart(folder)
+    report(
+        {
+            "benchmark": "daemon",
+            "round_trip": trips,
+            "throughput": flow,
+            "restart": back,
+            "targets": TARGETS,
+            "passed": {
+                "round_trip": trips["ratio"] < TARGETS["round_trip_of_echo"],
+                "throughput": flow["per_s"] >= TARGETS["lifecycles_per_s"],
+                "restart": back["ready_s"] < TARGETS["restart_s"]
+                and back["scheduled"] == back["sessions"],
+            },
+        }
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,339 @@
+"""The daemon as a user runs it: `xrs daemon` in its own process, apps in theirs, real signals.
+
+Each test starts `python -m extended_runtime daemon` with its runtime and state folders in the
+test's own folder (`XRS_RUNTIME_DIR`, `XRS_STATE_DIR`), on the machine's real services where they
+run (the logind lock is observed from outside with `busctl`), and talks to it as apps and the
+user's tools do: `DaemonClient`, `xrs status`, small app programs in subprocesses. Nothing is
+faked: a crash is SIGKILL, an app dying is SIGKILL, the store is the SQLite file on disk.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from extended_runtime import App, ExtendedRuntimeSession, SessionState, SessionType
+from extended_runtime._daemon.client import DaemonClient
+from extended_runtime._daemon.status import find_daemon
+
+from . import services
+from .test_logind import inhibitors
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+class Daemon:
+    """A daemon process of the test's own folders."""
+
+    def __init__(self, folder: Path) -> None:
+        self.env = dict(os.environ)
+        self.env.update(
+            XRS_RUNTIME_DIR=str(folder / "run"),
+            XRS_STATE_DIR=str(folder / "state"),
+            PYTHONPATH=str(ROOT / "src"),
+        )
+        self.env.pop("XRS_HOST", None)
+        self.process: subprocess.Popen[str] | None = None
+        self.log = folder / "daemon.log"
+        self.apps: list[subprocess.Popen[str]] = []
+
+    def start(self) -> int:
+        """Start it and wait until its status file says it serves; returns its pid."""
+        with self.log.open("a") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "extended_runtime", "daemon"],
+                env=self.env, stdout=log, stderr=log, text=True,
+            )  # fmt: skip
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            found, _ = find_daemon(self.env)
+            if found is not None and found.pid == self.process.pid:
+                return found.pid
+            if self.process.poll() is not None:
+                break
+            time.sleep(0.02)
+        raise AssertionError(f"the daemon did not start:\n{self.log.read_text()}")
+
+    def kill(self, number: int = signal.SIGKILL) -> None:
+        assert self.process is not None
+        self.process.send_signal(number)
+        self.process.wait(10)
+
+    def client(self) -> DaemonClient:
+        found, why = find_daemon(self.env)
+        assert found is not None, why
+        return DaemonClient(found.socket)
+
+    def status(self) -> dict[str, object]:
+        client = self.client()
+        try:
+            return client.status()
+        finally:
+            client.close()
+
+    def app(self, code: str, *args: str, host: str = "daemon") -> subprocess.Popen[str]:
+        env = dict(self.env, XRS_HOST=host)
+        app = subprocess.Popen(
+            [sys.executable, "-c", textwrap.dedent(code), *args],
+            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        self.apps.append(app)
+        return app
+
+    def end_apps(self) -> None:
+        for app in self.apps:
+            if app.poll() is None:
+                app.kill()
+            app.communicate(timeout=10)
+
+    def audit(self) -> list[tuple[str, str | None]]:
+        """(kind, session id) of every event the store kept, in order."""
+        with sqlite3.connect(Path(self.env["XRS_STATE_DIR"]) / "daemon.sqlite3") as db:
+            return list(db.execute("SELECT kind, session_id FROM events ORDER BY seq"))
+
+
+@pytest.fixture
+def daemon(tmp_path: Path) -> Iterator[Daemon]:
+    made = Daemon(tmp_path)
+    try:
+        yield made
+    finally:
+        made.end_apps()
+        if made.process is not None and made.process.poll() is None:
+            made.kill()
+
+
+SCHEDULE = """
+    import sys
+    from datetime import datetime, timedelta, timezone
+    from extended_runtime import App, ExtendedRuntimeSession, SessionType
+    for n in range(int(sys.argv[1])):
+        app = App(f"org.example.alarm{n}", SessionType.SMART_ALARM)
+        session = ExtendedRuntimeSession(app)
+        session.start_at(datetime.now(timezone.utc) + timedelta(seconds=float(sys.argv[2]) + n))
+        print(session.session_id, session.state.name, flush=True)
+"""
+
+THERAPY = """
+    import sys, time
+    from extended_runtime import App, ExtendedRuntimeSession, SessionType
+    session = ExtendedRuntimeSession(App("org.example.therapy", SessionType.PHYSICAL_THERAPY))
+    session.start()
+    print(session.session_id, session.state.name, flush=True)
+    time.sleep(60)
+"""
+
+
+def _scheduled(status: dict[str, object]) -> set[str]:
+    rows = status["sessions"]
+    assert isinstance(rows, list)
+    return {row["session_id"] for row in rows if row["state"] == SessionState.SCHEDULED}
+
+
+def test_an_app_uses_the_daemon_by_itself_and_its_alarm_outlives_it(daemon: Daemon) -> None:
+    daemon.start()
+    app = daemon.app(SCHEDULE, "1", "3600", host="auto")
+    out, err = app.communicate(timeout=30)
+    assert app.returncode == 0, err
+    session_id, state = out.split()
+    assert state == "SCHEDULED"
+    assert _scheduled(daemon.status()) == {session_id}
+
+
+def test_a_scheduled_session_is_acknowledged_only_once_on_disk(daemon: Daemon) -> None:
+    daemon.start()
+    app = daemon.app(SCHEDULE, "1", "3600")
+    out, _ = app.communicate(timeout=30)
+    session_id = out.split()[0]
+    daemon.kill()  # at once after the acknowledgement: nothing may be lost
+    daemon.start()
+    assert _scheduled(daemon.status()) == {session_id}
+
+
+def test_an_app_killed_mid_session_is_noticed_within_a_second(daemon: Daemon) -> None:
+    daemon.start()
+    app = daemon.app(THERAPY)
+    assert app.stdout is not None
+    session_id, state = app.stdout.readline().split()
+    assert state == "RUNNING"
+    assert daemon.status()["keep_awake"] is True
+    app.kill()
+    app.wait(10)
+    deadline = time.monotonic() + 1.0
+    while time.monotonic() < deadline and daemon.status()["sessions"]:
+        time.sleep(0.02)
+    status = daemon.status()
+    assert status["sessions"] == []
+    assert status["keep_awake"] is False
+    assert ("SessionInvalidated", session_id) in _when_committed(daemon)
+
+
+def _when_committed(daemon: Daemon) -> list[tuple[str, str | None]]:
+    deadline = time.monotonic() + 5
+    while True:
+        audit = daemon.audit()
+        if any(kind == "SessionInvalidated" for kind, _ in audit) or time.monotonic() > deadline:
+            return audit
+        time.sleep(0.05)
+
+
+def test_the_logind_lock_dies_with_a_killed_daemon(daemon: Daemon) -> None:
+    services.require("logind")
+    pid = daemon.start()
+    app = daemon.app(THERAPY)
+    assert app.stdout is not None
+    app.stdout.readline()
+    held = [lock for lock in inhibitors() if lock[5] == pid and "idle" in lock[0]]
+    assert held, inhibitors()
+    daemon.kill()
+    deadline = time.monotonic() + 1.0
+    while time.monotonic() < deadline and any(lock[5] == pid for lock in inhibitors()):
+        time.sleep(0.02)
+    assert not [lock for lock in inhibitors() if lock[5] == pid]
+    app.kill()
+    app.wait(10)
+
+
+@pytest.mark.slow
+def test_twenty_kills_under_load_lose_nothing_and_start_nothing_twice(daemon: Daemon) -> None:
+    """SIGKILL the daemon 20 times while a client runs sessions through it: every scheduled
+    session is there after each restart, and no session ever starts twice (the audit log)."""
+    daemon.start()
+    app = daemon.app(SCHEDULE, "8", "4")  # due 4..11 s from now: some start during the loop
+    out, err = app.communicate(timeout=30)
+    assert app.returncode == 0, err
+    alarms = {line.split()[0] for line in out.splitlines()}
+    assert len(alarms) == 8
+    for round_ in range(20):
+        client = daemon.client()
+        load = App(f"org.example.load{round_}", SessionType.PHYSICAL_THERAPY, host=client)
+        for _ in range(20):
+            session = ExtendedRuntimeSession(load)
+            session.start()
+            session.invalidate()
+        running = ExtendedRuntimeSession(load)
+        running.start()
+        daemon.kill()
+        client.close()
+        daemon.start()
+        listed = daemon.status()["sessions"]
+        assert isinstance(listed, list)
+        rows = {row["session_id"]: row for row in listed}
+        assert running.session_id not in rows  # ended by the restart, never resumed twice
+        ended = {sid for kind, sid in daemon.audit() if kind == "SessionInvalidated"}
+        for alarm in alarms:
+            assert alarm in rows or alarm in ended, f"alarm {alarm} was lost in round {round_}"
+        time.sleep(0.3)
+    started = [sid for kind, sid in daemon.audit() if kind == "SessionStarted"]
+    assert len(started) == len(set(started)), "a session started twice"
+    assert alarms & set(started), "no alarm came due during the loop"
+
+
+def test_a_graceful_stop_keeps_scheduled_sessions_and_removes_its_status(daemon: Daemon) -> None:
+    daemon.start()
+    app = daemon.app(SCHEDULE, "2", "3600")
+    out, _ = app.communicate(timeout=30)
+    ids = {line.split()[0] for line in out.splitlines()}
+    daemon.kill(signal.SIGTERM)
+    assert daemon.process is not None and daemon.process.returncode == 0
+    assert find_daemon(daemon.env)[0] is None
+    daemon.start()
+    assert _scheduled(daemon.status()) == ids
+
+
+def test_a_second_daemon_says_who_runs_and_exits(daemon: Daemon) -> None:
+    pid = daemon.start()
+    second = subprocess.run(
+        [sys.executable, "-m", "extended_runtime", "daemon"],
+        env=daemon.env, capture_output=True, text=True, timeout=30, check=False,
+    )  # fmt: skip
+    assert second.returncode == 1
+    assert f"pid {pid}" in second.stderr
+
+
+def test_the_user_s_tools_stop_and_pause(daemon: Daemon) -> None:
+    daemon.start()
+    app = daemon.app(SCHEDULE, "1", "3600")
+    out, _ = app.communicate(timeout=30)
+    session_id = out.split()[0]
+    xrs = [sys.executable, "-m", "extended_runtime"]
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [*xrs, *args], env=daemon.env, capture_output=True, text=True, timeout=30,
+            check=False,
+        )  # fmt: skip
+
+    shown = run("status")
+    assert shown.returncode == 0
+    assert session_id in shown.stdout and "scheduled" in shown.stdout
+    assert run("stop", "no-such-session").returncode == 1
+    assert run("stop", session_id).returncode == 0
+    assert _scheduled(daemon.status()) == set()
+    assert run("pause").returncode == 0
+    assert daemon.status()["paused"] is True
+    assert run("resume").returncode == 0
+    assert daemon.status()["paused"] is False
+
+
+def test_without_a_daemon_the_tools_say_what_to_run(tmp_path: Path) -> None:
+    env = dict(os.environ, XRS_RUNTIME_DIR=str(tmp_path / "run"), PYTHONPATH=str(ROOT / "src"))
+    done = subprocess.run(
+        [sys.executable, "-m", "extended_runtime", "status"],
+        env=env, capture_output=True, text=True, timeout=30, check=False,
+    )  # fmt: skip
+    assert done.returncode == 3
+    assert "xrs daemon" in done.stderr
+
+
+def test_forcing_the_daemon_without_one_fails_clearly(tmp_path: Path) -> None:
+    daemon = Daemon(tmp_path)
+    app = daemon.app(SCHEDULE, "1", "3600", host="daemon")
+    _, err = app.communicate(timeout=30)
+    daemon.end_apps()
+    assert app.returncode != 0
+    assert "XRS_HOST=daemon" in err and "xrs daemon" in err
+
+
+def test_a_newer_store_stops_the_daemon_with_a_clear_message(
+    daemon: Daemon, tmp_path: Path
+) -> None:
+    state = tmp_path / "state"
+    state.mkdir(mode=0o700)
+    with sqlite3.connect(state / "daemon.sqlite3") as db:
+        db.execute("PRAGMA user_version = 99")
+    with daemon.log.open("a") as log:
+        done = subprocess.run(
+            [sys.executable, "-m", "extended_runtime", "daemon"],
+            env=daemon.env, stdout=log, stderr=log, timeout=30, check=False,
+        )  # fmt: skip
+    assert done.returncode != 0
+    text = daemon.log.read_text()
+    assert "99" in text and "upgrade" in text.lower()
+    assert "Traceback" not in text
+
+
+def test_an_alarm_due_while_the_daemon_was_down_starts_late_on_restart(daemon: Daemon) -> None:
+    daemon.start()
+    app = daemon.app(SCHEDULE, "1", "1")
+    out, _ = app.communicate(timeout=30)
+    session_id = out.split()[0]
+    daemon.kill()
+    time.sleep(1.5)
+    daemon.start()
+    rows = daemon.status()["sessions"]
+    assert isinstance(rows, list)
+    (row,) = [row for row in rows if row["session_id"] == session_id]
+    assert row["state"] == SessionState.RUNNING  # the host alerts in the app's place
+    assert isinstance(row["expiration_date"], datetime)
+    assert row["expiration_date"] < datetime.now(UTC) + timedelta(minutes=30)
