@@ -70,6 +70,20 @@ class AppRecord:
         """Whether `other` declares the same app (id, mode and launch command)."""
         return (self.app_id, self.mode, self.launch) == (other.app_id, other.mode, other.launch)
 
+    def join(self, other: AppRecord, where: str) -> AppRecord:
+        """`other` is a second record of this app, known to `where`: the same declaration
+        shares this record (and adds its handlers); another one is a usage error naming both."""
+        if not self.same_declaration(other):
+            from .._core.errors import SessionUsageError
+
+            raise SessionUsageError(
+                f"app {other.app_id!r} is already registered with {where} as "
+                f"{self.declaration()}; this App declares {other.declaration()}: "
+                "use one declaration per app id"
+            )
+        self.handlers.extend(h for h in other.handlers if h not in self.handlers)
+        return self
+
     def hand_over(self, session: object) -> None:
         """Give a session this process did not create to the relaunch handlers (posted)."""
         if not self.handlers:

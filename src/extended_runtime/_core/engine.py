@@ -284,12 +284,16 @@ class Engine:
                 start_date=when,
             )
         )
+        self._wait_for(app, when, now)
+        return self._finish()
+
+    def _wait_for(self, app: LiveApp, when: datetime, now: datetime) -> None:
+        """The app's waiting session starts at `when`: at once if it has come, else armed."""
         if when <= now:
             app.start_date = when
             self._fire_start(app, now)
         else:
             self._timers.add_start(when, app)
-        return self._finish()
 
     def restore_scheduled(
         self, session_id: str, app_id: str, when: datetime, now: datetime
@@ -307,11 +311,7 @@ class Engine:
         app.session_id = session_id
         app.start_orphaned = not app.alive
         self._waiting[session_id] = app
-        if when <= now:
-            app.start_date = when
-            self._fire_start(app, now)
-        else:
-            self._timers.add_start(when, app)
+        self._wait_for(app, when, now)
         return self._finish()
 
     def app_absent(self, app_id: str) -> None:

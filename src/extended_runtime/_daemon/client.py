@@ -120,14 +120,7 @@ class DaemonClient:
         with self._lock:
             known = self._apps.get(app.app_id)
         if known is not None:
-            if not known.same_declaration(app):
-                raise SessionUsageError(
-                    f"app {app.app_id!r} is already registered with the daemon as "
-                    f"{known.declaration()}; this App declares {app.declaration()}: "
-                    "use one declaration per app id"
-                )
-            known.handlers.extend(h for h in app.handlers if h not in known.handlers)
-            return known
+            return known.join(app, "the daemon")
         mode = None if app.mode is None else app.mode.value
         launch = None if app.launch is None else list(app.launch)
         self._call(

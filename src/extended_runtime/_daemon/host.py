@@ -338,14 +338,8 @@ class DaemonHost(EmbeddedHost):
     def _post(self, at: datetime, call: Callable[[], None], loop: object | None) -> None:
         call()  # remote deliveries are pushes already made; nothing waits on a thread here
 
-    def _on_alert_played(self, event: AlertPlayed) -> None:
-        alerts = self.backends.alerts
-        if alerts is not None:
-            play = partial(alerts.play, event.app_id, event.session_id, event.haptic, event.by_host)
-            job = Job("alert", alerts.name, play, event.app_id, event.session_id)
-            self._effects.submit("alerts", job)
-        if event.awaits_answer and (link := self._links.get(event.session_id)) is not None:
-            link.mirror(event)  # the client runs the repeat handler and answers
+    def _ask_repeat(self, link: SessionLink, event: AlertPlayed) -> None:
+        link.mirror(event)  # the client runs the repeat handler and answers with NextAlert
 
     def _on_handed_over(self, event: SessionHandedOver) -> None:
         holders = self._holders.get(event.app_id)

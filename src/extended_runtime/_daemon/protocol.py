@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import struct
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 
@@ -110,7 +110,8 @@ class StartAt(_Message, frozen=True, tag="start-at"):
     id: int
     app_id: str
     session_id: str
-    when: datetime
+    #: An instant with its UTC offset: a date without one is refused as it is decoded.
+    when: Annotated[datetime, msgspec.Meta(tz=True)]
 
 
 class Invalidate(_Message, frozen=True, tag="invalidate"):

@@ -97,9 +97,12 @@ class Connection:
                 self._ready.notify()
 
     def _queue(self, data: bytes) -> None:
+        if self._closed:
+            return
         if len(self._outbox) >= MAX_OUTBOX:
             log.warning("client pid %d does not read its events: disconnected", self.pid)
             self._shutdown()
+            self._outbox.clear()
             return
         self._outbox.append(data)
 

@@ -171,14 +171,7 @@ class Host(ABC):
                     tree=self._tree(app),
                 )
                 return app
-            if not known.same_declaration(app):
-                raise SessionUsageError(
-                    f"app {app.app_id!r} is already registered with this host as "
-                    f"{known.declaration()}; this App declares {app.declaration()}: "
-                    "use one declaration per app id"
-                )
-            known.handlers.extend(h for h in app.handlers if h not in known.handlers)
-            return known
+            return known.join(app, "this host")
 
     def _tree(self, app: AppRecord) -> str | None:
         cpu = self.backends.cpu
@@ -352,7 +345,11 @@ class Host(ABC):
             job = Job("alert", alerts.name, play, event.app_id, event.session_id)
             self._effects.submit("alerts", job)
         if event.awaits_answer and (link := self._links.get(event.session_id)) is not None:
-            self._post(event.at, partial(self._run_repeat_handler, link, event), link.loop)
+            self._ask_repeat(link, event)
+
+    def _ask_repeat(self, link: SessionLink, event: AlertPlayed) -> None:
+        """Ask the session's repeat handler when the next alert plays (posted: it is app code)."""
+        self._post(event.at, partial(self._run_repeat_handler, link, event), link.loop)
 
     def _run_repeat_handler(self, link: SessionLink, event: AlertPlayed) -> None:
         default = self.engine.policy.alert_interval_default
