@@ -53,13 +53,10 @@ class Stage(Protocol):
     def pause(self, paused: bool) -> None: ...
 
 
-class VirtualStage:
-    def __init__(self) -> None:
-        self.host = VirtualHost(now=T0)
+class _Stage:
+    """What every stage shares: apps bound to `port`, the host the app's objects talk to."""
 
-    @property
-    def now(self) -> datetime:
-        return self.host.now
+    port: Any
 
     def app(
         self,
@@ -67,7 +64,16 @@ class VirtualStage:
         mode: SessionType | None,
         state: ApplicationState = ApplicationState.ACTIVE,
     ) -> App:
-        return self.host.app(app_id, mode, state=state)
+        return App(app_id, mode, state=state, host=self.port)
+
+
+class VirtualStage(_Stage):
+    def __init__(self) -> None:
+        self.host = self.port = VirtualHost(now=T0)
+
+    @property
+    def now(self) -> datetime:
+        return self.host.now
 
     def advance(self, seconds: float) -> None:
         self.host.advance(seconds)
@@ -80,74 +86,53 @@ class VirtualStage:
         pass
 
 
-class EmbeddedStage:
+class EmbeddedStage(_Stage):
+    """An engine host on a `MockClock`, moved timer by timer and settled at each."""
+
     def __init__(self) -> None:
         self.clock = MockClock(T0)
-        self.host = EmbeddedHost(Policy(), clock=self.clock, backends=Backends(cpu=None))
+        self.host = self.port = EmbeddedHost(
+            Policy(), clock=self.clock, backends=Backends(cpu=None)
+        )
 
     @property
     def now(self) -> datetime:
         return self.clock.now()
 
-    def app(
-        self,
-        app_id: str,
-        mode: SessionType | None,
-        state: ApplicationState = ApplicationState.ACTIVE,
-    ) -> App:
-        return self.host.app(app_id, mode, state=state)
+    def settle(self) -> bool:
+        return self.host.settle()
 
     def advance(self, seconds: float) -> None:
-        assert self.host.settle()
+        assert self.settle()
         if seconds:
-            _step(self.clock, seconds, self.host.engine.next_deadline, self.host.settle)
-        assert self.host.settle()
+            _step(self.clock, seconds, self.host.engine.next_deadline, self.settle)
+        assert self.settle()
 
     def pause(self, paused: bool) -> None:
         self.host.set_suppressed(paused)
-        assert self.host.settle()
+        assert self.settle()
 
     def close(self) -> None:
         self.host.close()
 
 
-class DaemonStage:
+class DaemonStage(EmbeddedStage):
+    """A `DaemonHost` on a `MockClock` behind a real socket; the app's objects in a client."""
+
     def __init__(self, folder: Path) -> None:
         self.clock = MockClock(T0)
-        self.daemon = DaemonHost(Policy(), clock=self.clock, backends=Backends(cpu=None))
-        self.server = Server(self.daemon, str(folder / "daemon.sock"))
+        self.host = DaemonHost(Policy(), clock=self.clock, backends=Backends(cpu=None))
+        self.server = Server(self.host, str(folder / "daemon.sock"))
         self.server.listen()
-        self.client = DaemonClient(self.server.path)
-
-    @property
-    def now(self) -> datetime:
-        return self.clock.now()
-
-    def app(
-        self,
-        app_id: str,
-        mode: SessionType | None,
-        state: ApplicationState = ApplicationState.ACTIVE,
-    ) -> App:
-        return App(app_id, mode, state=state, host=self.client)
+        self.port = DaemonClient(self.server.path)
 
     def settle(self) -> bool:
-        return self.daemon.settle() and self.client.settle() and self.daemon.settle()
-
-    def advance(self, seconds: float) -> None:
-        assert self.settle()
-        if seconds:
-            _step(self.clock, seconds, self.daemon.engine.next_deadline, self.settle)
-        assert self.settle()
-
-    def pause(self, paused: bool) -> None:
-        self.daemon.set_suppressed(paused)
-        assert self.settle()
+        return self.host.settle() and self.port.settle() and self.host.settle()
 
     def close(self) -> None:
-        self.client.close()
+        self.port.close()
         self.server.close()
-        self.daemon.close()
+        self.host.close()
 
 
 def _step(clock: MockClock, seconds: float, next_deadline: Any, settle: Any) -> None:

@@ -11,7 +11,7 @@ record.
 from __future__ import annotations
 
 from .._core.events import Event
-from .._core.records import SCHEMA_VERSION, SessionRecord
+from .._core.records import SessionRecord, check_schema
 from ..abc import EventSink, Store
 
 __all__ = ["MemoryEventSink", "MemoryStore", "refuse_newer"]
@@ -19,11 +19,7 @@ __all__ = ["MemoryEventSink", "MemoryStore", "refuse_newer"]
 
 def refuse_newer(record: SessionRecord) -> None:
     """Raise `ValueError` if `record` has a schema newer than this version understands."""
-    if record.schema > SCHEMA_VERSION:
-        raise ValueError(
-            f"session record {record.session_id!r} has schema {record.schema}, newer than this "
-            f"version of extended-runtime understands ({SCHEMA_VERSION}): upgrade it"
-        )
+    check_schema(record.schema, record.session_id)
 
 
 class MemoryStore(Store):

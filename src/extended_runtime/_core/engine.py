@@ -83,6 +83,11 @@ _RELEASED = KeepAwake(False)
 _Refusal = tuple[Cause, str | None]
 
 
+#: A live session as `Engine.sessions` lists it: id, app id, type, state, start date (scheduled
+#: ones), expiration date (running ones).
+SessionRow = tuple[str, str, SessionType | None, SessionState, datetime | None, datetime | None]
+
+
 class Engine:
     """The sans-I/O session engine. Not thread-safe: a host serialises calls to it."""
 
@@ -155,14 +160,10 @@ class Engine:
         """Running session ids, each with its app id."""
         return {sid: s.app.app_id for sid, s in self._running.items()}
 
-    def sessions(
-        self,
-    ) -> list[tuple[str, str, SessionType | None, SessionState, datetime | None, datetime | None]]:
+    def sessions(self) -> list[SessionRow]:
         """Every live session as (id, app id, type, state, start date, expiration date):
         running ones first, then the scheduled ones by date."""
-        rows: list[
-            tuple[str, str, SessionType | None, SessionState, datetime | None, datetime | None]
-        ] = [
+        rows: list[SessionRow] = [
             (sid, s.app.app_id, s.type, s.state, None, s.started.expires_at)
             for sid, s in self._running.items()
         ]

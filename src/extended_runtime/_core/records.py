@@ -22,7 +22,7 @@ from .events import (
     SessionStarted,
 )
 
-__all__ = ["FOLDED", "SCHEMA_VERSION", "SessionRecord", "fold"]
+__all__ = ["FOLDED", "SCHEMA_VERSION", "SessionRecord", "check_schema", "fold"]
 
 SCHEMA_VERSION = 1
 
@@ -64,12 +64,7 @@ class SessionRecord:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> SessionRecord:
         """Read a dict written by `to_dict`; refuses a newer schema."""
-        schema = int(data.get("schema", 0))
-        if schema > SCHEMA_VERSION:
-            raise ValueError(
-                f"session record {data.get('session_id')!r} has schema {schema}, newer than "
-                f"this version of extended-runtime understands ({SCHEMA_VERSION}): upgrade it"
-            )
+        check_schema(int(data.get("schema", 0)), data.get("session_id"))
         kind = data["session_type"]
         return cls(
             session_id=str(data["session_id"]),
@@ -83,6 +78,15 @@ class SessionRecord:
             reason=None if data.get("reason") is None else InvalidationReason(data["reason"]),
             error_code=None if data.get("error_code") is None else ErrorCode(data["error_code"]),
             alerts=int(data.get("alerts", 0)),
+        )
+
+
+def check_schema(schema: int, session_id: object) -> None:
+    """Raise `ValueError` if a record's `schema` is newer than this version understands."""
+    if schema > SCHEMA_VERSION:
+        raise ValueError(
+            f"session record {session_id!r} has schema {schema}, newer than this version of "
+            f"extended-runtime understands ({SCHEMA_VERSION}): upgrade it"
         )
 
 

@@ -35,6 +35,8 @@ from datetime import datetime
 from functools import partial
 from typing import Any
 
+import msgspec
+
 from .._api.port import AppRecord, SessionLink
 from .._api.session import adopt
 from .._backends.threads import start_thread
@@ -259,7 +261,7 @@ class DaemonClient:
     def _read_one(self) -> None:
         """Read one frame and act on it (the read lock held); a failure loses the connection."""
         try:
-            message = p.decode_reply(self._read_frame())
+            message = p.decode_reply(p.read_frame(self._sock))
         except (EOFError, OSError, ValueError) as error:
             detail = str(error)
             self._lose(
@@ -275,20 +277,6 @@ class DaemonClient:
                 log.exception("an event from the daemon could not be applied")
         else:
             self._replied(message)
-
-    def _read_frame(self) -> bytes:
-        return self._read_exactly(p.body_length(self._read_exactly(p.HEADER.size)))
-
-    def _read_exactly(self, size: int) -> bytes:
-        buffer = bytearray(size)
-        view = memoryview(buffer)
-        got = 0
-        while got < size:
-            n = self._sock.recv_into(view[got:])
-            if n == 0:
-                raise EOFError
-            got += n
-        return bytes(buffer)
 
     def _replied(self, message: p.Reply | p.Error) -> None:
         with self._lock:
@@ -378,8 +366,6 @@ class DaemonClient:
 
 
 def _with_id(request: Any, request_id: int) -> Any:
-    import msgspec
-
     return msgspec.structs.replace(request, id=request_id)
 
 

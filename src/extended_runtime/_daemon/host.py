@@ -54,7 +54,7 @@ from .._core.events import (
 )
 from .._core.policy import Policy
 from .._core.records import FOLDED, SessionRecord
-from .._hosts.base import _always, _keep
+from .._hosts.base import always_spaced, keep_record
 from .._hosts.effects import Job
 from .._hosts.embedded import EmbeddedHost
 
@@ -75,6 +75,8 @@ class Peer(Protocol):
 
     pid: int
     launched_for: str | None
+    #: Connections in the order they were accepted.
+    serial: int
 
     def push(self, event: SessionEvent) -> None:
         """Queue `event` for the client (called under the host's lock; never blocks)."""
@@ -139,7 +141,7 @@ class DaemonHost(EmbeddedHost):
             self._effects.latest(
                 "commit",
                 lambda _: Job("commit", store.name, store.flush),
-                spaced=_always,
+                spaced=always_spaced,
                 spacing=COMMIT_SPACING,
             )
         #: The connections that registered each app (alive while any does).
@@ -275,7 +277,7 @@ class DaemonHost(EmbeddedHost):
         store = self._app_store
         if store is not None:
             if isinstance(event, FOLDED):
-                _keep(store, event)
+                keep_record(store, event)
             store.record(event)
             self._effects.set("commit", True)
         super()._submit_audit(event)
@@ -364,7 +366,7 @@ def _newest(holders: set[Peer], session_id: str) -> Peer:
     for peer in holders:
         if peer.launched_for == session_id:
             return peer
-    return max(holders, key=lambda peer: getattr(peer, "serial", 0))
+    return max(holders, key=lambda peer: peer.serial)
 
 
 def _ended_by_restart(record: SessionRecord, now: datetime) -> SessionInvalidated:

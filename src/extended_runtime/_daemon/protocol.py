@@ -23,6 +23,7 @@ the daemon's own user (`SO_PEERCRED`), checked when the connection is accepted.
 
 from __future__ import annotations
 
+import socket
 import struct
 from datetime import datetime
 from typing import Annotated, Any
@@ -58,6 +59,7 @@ __all__ = [
     "decode_request",
     "encode",
     "frame",
+    "read_frame",
 ]
 
 #: The largest frame either side accepts (bytes of body): far above any real message.
@@ -254,6 +256,25 @@ def body_length(header: bytes) -> int:
     if length == 0 or length > MAX_FRAME:
         raise FrameError(f"frame length {length} is outside 1..{MAX_FRAME}")
     return int(length)
+
+
+def read_exactly(sock: socket.socket, size: int) -> bytes:
+    """`size` bytes from `sock`; `EOFError` if the peer closes first (`OSError` as raised)."""
+    buffer = bytearray(size)
+    view = memoryview(buffer)
+    got = 0
+    while got < size:
+        n = sock.recv_into(view[got:])
+        if n == 0:
+            raise EOFError
+        got += n
+    return bytes(buffer)
+
+
+def read_frame(sock: socket.socket) -> bytes:
+    """The body of the next frame; `FrameError` for a length out of bounds (nothing more is
+    read), `EOFError` or `OSError` when the connection ends."""
+    return read_exactly(sock, body_length(read_exactly(sock, HEADER.size)))
 
 
 def decode_request(body: bytes) -> Request:

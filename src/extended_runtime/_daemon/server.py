@@ -149,27 +149,13 @@ class Connection:
             self._server.forget(self)
 
     def _read_frame(self) -> bytes:
-        header = self._read_exactly(p.HEADER.size)
         try:
-            length = p.body_length(header)
+            return p.read_frame(self.sock)
         except p.FrameError as error:
             log.warning("client pid %d sent a bad frame (%s): disconnected", self.pid, error)
             raise Closed from None
-        return self._read_exactly(length)
-
-    def _read_exactly(self, size: int) -> bytes:
-        buffer = bytearray(size)
-        view = memoryview(buffer)
-        got = 0
-        while got < size:
-            try:
-                n = self.sock.recv_into(view[got:])
-            except OSError:
-                raise Closed from None
-            if n == 0:
-                raise Closed
-            got += n
-        return bytes(buffer)
+        except (EOFError, OSError):
+            raise Closed from None
 
     def _answer(self, body: bytes) -> None:
         try:

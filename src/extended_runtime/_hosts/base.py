@@ -68,7 +68,7 @@ from .._core.records import FOLDED, fold
 from ..abc import ConditionsChange, EventSink, Store, UserAction
 from .effects import Effects, Job
 
-__all__ = ["CannotLaunch", "Host"]
+__all__ = ["CannotLaunch", "Host", "always_spaced", "keep_record"]
 
 log = logging.getLogger("extended_runtime")
 
@@ -312,7 +312,7 @@ class Host(ABC):
         the audit channel also logs, so without a sink it runs for events that may log."""
         store, sink = self.backends.store, self.backends.sink
         if store is not None and isinstance(event, FOLDED):
-            job = Job("store", store.name, partial(_keep, store, event), event.app_id)
+            job = Job("store", store.name, partial(keep_record, store, event), event.app_id)
             self._effects.submit("store", job)
         if sink is not None and not sink.listening():
             sink = None
@@ -415,7 +415,7 @@ class Host(ABC):
             "cpu",
             lambda trees: Job("cpu", cpu_name, partial(self._read_cpu, trees)),
             merge=frozenset.union,
-            spaced=_always,
+            spaced=always_spaced,
             spacing=CPU_READ_SPACING,
         )
 
@@ -500,7 +500,7 @@ class Host(ABC):
         return live
 
 
-def _keep(store: Store, event: SessionEvent) -> None:
+def keep_record(store: Store, event: SessionEvent) -> None:
     """Fold the event into the session's record in the store."""
     record = fold(store.get(event.session_id), event)
     if record is not None:
@@ -539,7 +539,7 @@ def _later(last: object, new: object) -> bool:
 CPU_READ_SPACING = 0.5
 
 
-def _always(last: object, new: object) -> bool:
+def always_spaced(last: object, new: object) -> bool:
     """Every CPU reading is spaced from the last one."""
     return True
 
