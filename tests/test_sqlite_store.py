@@ -1,5 +1,6 @@
-"""The SQLite store on real files: what survives a reopen, what it refuses, a full disk, many
-threads flushing at once, and the audit log.
+"""The SQLite store on real files: what survives a reopen, what it refuses, the upgrade of a
+version-1 file, where a commit's rows go, a full disk, many threads flushing at once, and the
+audit log.
 
 The contract every store keeps is in `extended_runtime.testing.contracts` (run on this store by
 `test_contracts.py`); these tests pin what only a durable store does.
@@ -8,12 +9,14 @@ The contract every store keeps is in `extended_runtime.testing.contracts` (run o
 from __future__ import annotations
 
 import logging
+import random
 import sqlite3
 import tempfile
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import closing
-from datetime import UTC, datetime, timedelta
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -155,7 +158,7 @@ def test_a_record_of_a_newer_schema_in_the_file_is_refused(path: Path) -> None:
 def test_a_migration_is_applied_whole_or_not_at_all(
     path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    SqliteStore(path).close()  # version 1
+    SqliteStore(path).close()  # the current version
 
     def add_notes(db: sqlite3.Connection) -> None:
         db.execute("CREATE TABLE notes (text TEXT)")
@@ -174,6 +177,156 @@ def test_a_migration_is_applied_whole_or_not_at_all(
     SqliteStore(path).close()
     with closing(sqlite3.connect(path)) as db:
         assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA + 1
+
+
+def _version_1_file(path: Path, records: list[SessionRecord]) -> None:
+    """A file as version 1 of the store wrote it: rows keyed by session id, instants as ISO
+    text, the records in rowid order, one audit row and one app."""
+    version_1 = sqlite_store.MIGRATIONS[0]
+    assert isinstance(version_1, str)
+    with closing(sqlite3.connect(path)) as db, db:
+        db.executescript(version_1)
+        for rowid, record in reversed(list(enumerate(records, 1))):  # the last first
+            values = record.to_dict()  # version 1's columns and their text
+            columns, marks = ", ".join(values), ", ".join("?" * len(values))
+            db.execute(
+                f"INSERT INTO sessions (rowid, {columns}) VALUES (?, {marks})",
+                (rowid, *values.values()),
+            )
+        db.execute(
+            "INSERT INTO events (at, kind, app_id, session_id, body) VALUES (?, ?, ?, ?, ?)",
+            ("2026-01-05T06:00:00.000000+00:00", "SessionScheduled", "org.example.a", "s1", "{}"),
+        )
+        db.execute(
+            "INSERT INTO apps (app_id, body, updated_at) VALUES (?, ?, ?)",
+            ("org.example.a", '{"mode":"alarm"}', "2026-01-05T06:00:00.000000+00:00"),
+        )
+        db.execute("PRAGMA user_version = 1")
+
+
+def test_a_version_1_file_is_migrated_with_its_records_intact(path: Path) -> None:
+    ended = SessionRecord(
+        "ended",
+        "org.example.b",
+        SessionType.MINDFULNESS,
+        SessionState.INVALID,
+        T0 + timedelta(minutes=40),
+        start_date=None,
+        started_at=T0 + timedelta(minutes=10),
+        expiration_date=T0 + timedelta(minutes=70, microseconds=123_456),
+        reason=InvalidationReason.ERROR,
+        error_code=ErrorCode.EXCEEDED_RESOURCE_LIMITS,
+        alerts=3,
+    )
+    records = [_record("s1"), ended, _record("s2", state=SessionState.RUNNING, minutes=1)]
+    _version_1_file(path, records)
+    store = SqliteStore(path)
+    try:
+        assert store.records() == records
+        assert [e.session_id for e in store.events()] == ["s1"]
+        assert store.apps() == {"org.example.a": {"mode": "alarm"}}
+        store.save(_record("s3", minutes=2))  # after the migrated ones
+    finally:
+        store.close()
+    with closing(_reader(path)) as reader:
+        assert reader.execute("PRAGMA user_version").fetchone()[0] == SCHEMA
+        places = reader.execute("SELECT place, session_id FROM sessions ORDER BY place")
+        assert places.fetchall() == [(1, "s1"), (2, "ended"), (3, "s2"), (4, "s3")]
+        indexes = reader.execute("SELECT name FROM sqlite_master WHERE tbl_name = 'sessions'")
+        assert indexes.fetchall() == [("sessions",)]  # no index on session ids: none is read
+    again = SqliteStore(path)
+    try:
+        assert again.records() == [*records, _record("s3", minutes=2)]
+    finally:
+        again.close()
+
+
+def test_a_version_1_file_with_an_unreadable_instant_is_refused_and_left_alone(
+    path: Path,
+) -> None:
+    _version_1_file(path, [_record("s1"), _record("s2")])
+    with closing(sqlite3.connect(path)) as db, db:
+        db.execute("UPDATE sessions SET start_date = '2026-01-05T14:00:00' WHERE session_id = 's2'")
+    with pytest.raises(StoreError) as refused:
+        SqliteStore(path)
+    assert str(refused.value).startswith(f"{path} cannot be upgraded from store schema 1 (")
+    assert "the file is damaged; move it aside" in str(refused.value)
+    with closing(_reader(path)) as reader:
+        assert reader.execute("PRAGMA user_version").fetchone()[0] == 1
+        assert reader.execute("SELECT count(*) FROM sessions").fetchone()[0] == 2
+
+
+def test_instants_come_back_exact_and_in_utc(path: Path) -> None:
+    plus_two = timezone(timedelta(hours=2))
+    record = SessionRecord(
+        "s1",
+        "org.example.a",
+        SessionType.SMART_ALARM,
+        SessionState.RUNNING,
+        datetime.min.replace(tzinfo=UTC),
+        start_date=datetime.max.replace(tzinfo=UTC),
+        started_at=datetime(1969, 12, 31, 23, 59, 59, 999_999, tzinfo=UTC),
+        expiration_date=datetime(2026, 1, 5, 8, 0, 0, 1, tzinfo=plus_two),
+    )
+    store = SqliteStore(path)
+    store.save(record)
+    store.close()
+    again = SqliteStore(path)
+    try:
+        back = again.get("s1")
+        assert back == record
+        assert back is not None and back.expiration_date is not None
+        assert back.expiration_date.tzinfo is UTC
+        assert back.expiration_date.isoformat() == "2026-01-05T06:00:00.000001+00:00"
+        naive = SessionRecord("s2", "org.example.a", None, SessionState.NOT_STARTED, T0)
+        with pytest.raises(TypeError, match="offset-naive"):
+            again.save(replace(naive, updated_at=T0.replace(tzinfo=None)))
+        assert again.get("s2") is None
+    finally:
+        again.close()
+
+
+def test_a_commit_of_new_sessions_appends_to_the_end_of_the_file(path: Path) -> None:
+    ids = random.Random(5)  # random 128-bit ids, as clients make them
+    store = SqliteStore(path)
+    try:
+        for _ in range(20_000):
+            store.save(_record(f"{ids.getrandbits(128):032x}"))
+        store.flush()
+        store._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # an empty journal from here
+        store._db.execute("PRAGMA wal_autocheckpoint = 0")
+        commits = 10
+        for _ in range(commits):
+            for _ in range(64):
+                store.save(_record(f"{ids.getrandbits(128):032x}"))
+            store.flush()
+        journal = path.with_name(path.name + "-wal").stat().st_size
+        page = store._db.execute("PRAGMA page_size").fetchone()[0]
+        pages = (journal - 32) / (24 + page)  # its header, then a header and a page per frame
+        assert pages / commits < 8  # keyed by session id: about 75 pages a commit
+    finally:
+        store.close()
+
+
+def test_a_store_refuses_to_write_after_another_program_wrote_to_its_file(path: Path) -> None:
+    store = SqliteStore(path)
+    store.save(_record("s1"))
+    store.flush()
+    with closing(_reader(path)) as other, other:
+        other.execute("INSERT INTO apps (app_id, body, updated_at) VALUES ('x', '{}', '')")
+    store.save(_record("s2"))
+    with pytest.raises(StoreError) as refused:
+        store.flush()
+    assert str(refused.value) == (
+        f"another program has written to the store {path} since it was opened, and a store "
+        "file has one writer: stop the other program (run one daemon per user) and restart "
+        "this one"
+    )
+    assert _count(path, "sessions") == 1
+    assert store.get("s2") == _record("s2")  # staged still
+    with pytest.raises(StoreError, match="another program has written"):
+        store.close()
+    assert _count(path, "sessions") == 1
 
 
 def test_probe_says_whether_the_folder_is_writable(tmp_path: Path) -> None:
