@@ -18,6 +18,8 @@ from extended_runtime import (
 )
 from extended_runtime.testing import VirtualHost
 
+from .helpers import T0
+
 
 def test_app_from_pyproject_table(tmp_path: Path) -> None:
     (tmp_path / "pyproject.toml").write_text(
@@ -50,7 +52,7 @@ def test_pyproject_without_table_is_skipped_for_the_environment(tmp_path: Path) 
     env = {
         "XRS_APP_ID": "org.example.launched",
         "XRS_BACKGROUND_MODE": "alarm",
-        "XRS_LAUNCHED_FOR_SESSION": "1",
+        "XRS_LAUNCHED_FOR": "0123456789abcdef0123456789abcdef",
     }
     app = App.from_environment(tmp_path, env)
     assert app.app_id == "org.example.launched"
@@ -100,7 +102,7 @@ def test_app_state_rejects_non_states() -> None:
 
 
 def test_on_session_is_a_decorator_and_needs_a_callable() -> None:
-    app = App("org.example.x", SessionType.SMART_ALARM)
+    app = VirtualHost(now=T0).app("org.example.x", SessionType.SMART_ALARM)
 
     def handler(session: object) -> None:
         pass

@@ -14,124 +14,18 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import textwrap
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from extended_runtime import App, ExtendedRuntimeSession, SessionState, SessionType
-from extended_runtime._daemon.client import DaemonClient
 from extended_runtime._daemon.status import find_daemon
 
 from . import services
+from .daemons import ROOT, SCHEDULE, THERAPY, Daemon
 from .test_logind import inhibitors
-
-ROOT = Path(__file__).resolve().parent.parent
-
-
-class Daemon:
-    """A daemon process of the test's own folders."""
-
-    def __init__(self, folder: Path) -> None:
-        self.env = dict(os.environ)
-        self.env.update(
-            XRS_RUNTIME_DIR=str(folder / "run"),
-            XRS_STATE_DIR=str(folder / "state"),
-            PYTHONPATH=str(ROOT / "src"),
-        )
-        self.env.pop("XRS_HOST", None)
-        self.process: subprocess.Popen[str] | None = None
-        self.log = folder / "daemon.log"
-        self.apps: list[subprocess.Popen[str]] = []
-
-    def start(self) -> int:
-        """Start it and wait until its status file says it serves; returns its pid."""
-        with self.log.open("a") as log:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "extended_runtime", "daemon"],
-                env=self.env, stdout=log, stderr=log, text=True,
-            )  # fmt: skip
-        deadline = time.monotonic() + 15
-        while time.monotonic() < deadline:
-            found, _ = find_daemon(self.env)
-            if found is not None and found.pid == self.process.pid:
-                return found.pid
-            if self.process.poll() is not None:
-                break
-            time.sleep(0.02)
-        raise AssertionError(f"the daemon did not start:\n{self.log.read_text()}")
-
-    def kill(self, number: int = signal.SIGKILL) -> None:
-        assert self.process is not None
-        self.process.send_signal(number)
-        self.process.wait(10)
-
-    def client(self) -> DaemonClient:
-        found, why = find_daemon(self.env)
-        assert found is not None, why
-        return DaemonClient(found.socket)
-
-    def status(self) -> dict[str, object]:
-        client = self.client()
-        try:
-            return client.status()
-        finally:
-            client.close()
-
-    def app(self, code: str, *args: str, host: str = "daemon") -> subprocess.Popen[str]:
-        env = dict(self.env, XRS_HOST=host)
-        app = subprocess.Popen(
-            [sys.executable, "-c", textwrap.dedent(code), *args],
-            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        )  # fmt: skip
-        self.apps.append(app)
-        return app
-
-    def end_apps(self) -> None:
-        for app in self.apps:
-            if app.poll() is None:
-                app.kill()
-            app.communicate(timeout=10)
-
-    def audit(self) -> list[tuple[str, str | None]]:
-        """(kind, session id) of every event the store kept, in order."""
-        with sqlite3.connect(Path(self.env["XRS_STATE_DIR"]) / "daemon.sqlite3") as db:
-            return list(db.execute("SELECT kind, session_id FROM events ORDER BY seq"))
-
-
-@pytest.fixture
-def daemon(tmp_path: Path) -> Iterator[Daemon]:
-    made = Daemon(tmp_path)
-    try:
-        yield made
-    finally:
-        made.end_apps()
-        if made.process is not None and made.process.poll() is None:
-            made.kill()
-
-
-SCHEDULE = """
-    import sys
-    from datetime import datetime, timedelta, timezone
-    from extended_runtime import App, ExtendedRuntimeSession, SessionType
-    for n in range(int(sys.argv[1])):
-        app = App(f"org.example.alarm{n}", SessionType.SMART_ALARM)
-        session = ExtendedRuntimeSession(app)
-        session.start_at(datetime.now(timezone.utc) + timedelta(seconds=float(sys.argv[2]) + n))
-        print(session.session_id, session.state.name, flush=True)
-"""
-
-THERAPY = """
-    import sys, time
-    from extended_runtime import App, ExtendedRuntimeSession, SessionType
-    session = ExtendedRuntimeSession(App("org.example.therapy", SessionType.PHYSICAL_THERAPY))
-    session.start()
-    print(session.session_id, session.state.name, flush=True)
-    time.sleep(60)
-"""
 
 
 def _scheduled(status: dict[str, object]) -> set[str]:
@@ -337,3 +231,54 @@ def test_an_alarm_due_while_the_daemon_was_down_starts_late_on_restart(daemon: D
     assert row["state"] == SessionState.RUNNING  # the host alerts in the app's place
     assert isinstance(row["expiration_date"], datetime)
     assert row["expiration_date"] < datetime.now(UTC) + timedelta(minutes=30)
+
+
+HOLDS = """
+    import sys, time
+    from datetime import datetime, timedelta, timezone
+    from extended_runtime import App, ExtendedRuntimeSession, ExtendedRuntimeSessionDelegate
+    from extended_runtime import SessionType
+
+    class Heard(ExtendedRuntimeSessionDelegate):
+        def did_start(self, session):
+            print("did_start", session.session_id, flush=True)
+
+        def did_invalidate(self, session, reason, error):
+            print("did_invalidate", session.session_id, reason.name, flush=True)
+
+    therapy = ExtendedRuntimeSession(App("org.example.held", SessionType.PHYSICAL_THERAPY), Heard())
+    therapy.start()
+    alarm = ExtendedRuntimeSession(App("org.example.held-alarm", SessionType.SMART_ALARM), Heard())
+    alarm.start_at(datetime.now(timezone.utc) + timedelta(seconds=float(sys.argv[1])))
+    print("holding", therapy.session_id, alarm.session_id, flush=True)
+    time.sleep(float(sys.argv[2]))
+    print("states", therapy.state.name, alarm.state.name, flush=True)
+"""
+
+
+def test_a_restarted_daemon_gives_its_sessions_back_to_the_processes_that_hold_them(
+    daemon: Daemon,
+) -> None:
+    """The app outlives a crash of the daemon: its running session runs on and its scheduled
+    one starts on the same objects, with no second did_start and no did_invalidate."""
+    daemon.start()
+    app = daemon.app(HOLDS, "4", "7")
+    assert app.stdout is not None
+    first = app.stdout.readline().split()  # did_start of the therapy session
+    holding = app.stdout.readline().split()
+    assert first[0] == "did_start" and holding[0] == "holding"
+    therapy, alarm = holding[1], holding[2]
+    daemon.kill()
+    daemon.start()
+    deadline = time.monotonic() + 10
+    held: set[str] = set()
+    while time.monotonic() < deadline and held != {therapy, alarm}:
+        rows = daemon.status()["sessions"]
+        assert isinstance(rows, list)
+        held = {row["session_id"] for row in rows}
+        time.sleep(0.05)
+    assert held == {therapy, alarm}
+    out, err = app.communicate(timeout=30)
+    lines = out.splitlines()
+    assert lines == [f"did_start {alarm}", "states RUNNING RUNNING"], (lines, err)
+    assert "did_invalidate" not in out

@@ -418,6 +418,8 @@ _NOT_INT = st.one_of(_JUNK, st.text(max_size=8), st.booleans(), st.none())
 _NOT_STR = st.one_of(_JUNK, _SMALL_INT, st.booleans(), st.none())
 _NOT_OPTIONAL_STR = st.one_of(_JUNK, _SMALL_INT, st.booleans())
 _NOT_BOOL = st.one_of(_JUNK, _SMALL_INT, st.text(max_size=8), st.none())
+_NOT_OPTIONAL_BOOL = st.one_of(_JUNK, _SMALL_INT, st.text(max_size=8))
+_NOT_ACTION = st.one_of(_NOT_STR, st.sampled_from(["", "allow ", "ALLOW", "delete"]))
 _NOT_DATETIME = st.one_of(
     _JUNK, _SMALL_INT, st.booleans(), st.none(), st.sampled_from(["x", "2026-01-05", "tomorrow"])
 )
@@ -448,6 +450,10 @@ WRONG: dict[str, st.SearchStrategy[Any]] = {
     "when": _NOT_DATETIME,
     "delay": _NOT_DELAY,
     "launch": _NOT_LAUNCH,
+    "answer": _NOT_OPTIONAL_BOOL,
+    "cwd": _NOT_OPTIONAL_STR,
+    "action": _NOT_ACTION,
+    "warned": _NOT_BOOL,
 }
 #: The `op` of every request.
 TAGS = frozenset(kind.__struct_config__.tag for kind in get_args(p.Request))
@@ -468,6 +474,11 @@ SAMPLES: list[Any] = [
     p.Stop(id=32, session_id="s-1"),
     p.Pause(id=33, paused=True),
     p.AllowAlarms(id=34, app_id=INTRUDER),
+    p.Declare(id=35, app_id=INTRUDER, mode="alarm", launch=["true"], cwd="/"),
+    p.Forget(id=36, app_id=INTRUDER),
+    p.AppPolicy(id=37, app_id=INTRUDER, action="deny"),
+    p.Apps(id=38),
+    p.Reclaim(id=39, app_id=INTRUDER, session_id="s-1", warned=False),
 ]
 
 

@@ -52,7 +52,7 @@ def test_alarm_example_schedules_and_hears_at_exit_that_it_will_not_ring() -> No
     """The example's process exits at once: on the embedded host the alarm ends with it (the
     "process of an embedded host exits" row), its delegate hears so, and a WARNING names the
     instant that will not ring."""
-    result = _run_python(_block("@app.on_session"))
+    result = _run_python(_block("alarm over:"))
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines() == ["SCHEDULED", "alarm over: ERROR"]
     assert "the process exited before the start date " in result.stderr

@@ -8,7 +8,10 @@ of the running program, first found of:
 1. `extended-runtime.toml` (top-level keys) in the working directory or a parent;
 2. the `[tool.extended-runtime]` table of a `pyproject.toml` there;
 3. the environment: `XRS_APP_ID`, `XRS_BACKGROUND_MODE`, `XRS_LAUNCH` (hosts set these when
-   they launch an app, with `XRS_LAUNCHED_FOR_SESSION=1`, which makes it start BACKGROUND).
+   they launch an app, with `XRS_LAUNCHED_FOR` naming the session it is launched for).
+
+A process a host launched for a session (`XRS_LAUNCHED_FOR` set) starts BACKGROUND, as Apple's
+apps do when the system launches them, unless it says otherwise (`state=`).
 
 Keys: `app-id` (required), `background-mode` (one of the `SessionType` values), `launch` (a
 list of strings, or one string split like a shell would). Unknown keys and wrong types are
@@ -53,14 +56,14 @@ class App:
         background_mode: SessionType | str | None = None,
         launch: Sequence[str] | str | None = None,
         *,
-        state: ApplicationState = ApplicationState.ACTIVE,
+        state: ApplicationState | None = None,
         host: HostPort | None = None,
     ) -> None:
         self._record = AppRecord(
             check_app_id(app_id),
             _check_mode(background_mode),
             _check_launch(launch),
-            _check_state(state),
+            initial_state(os.environ) if state is None else _check_state(state),
         )
         if host is not None:
             self._bind(host)
@@ -144,9 +147,7 @@ class App:
                 "background-mode to pyproject.toml, write an extended-runtime.toml, or set "
                 "XRS_APP_ID and XRS_BACKGROUND_MODE"
             )
-        state = ApplicationState.ACTIVE
-        if environ.get("XRS_LAUNCHED_FOR_SESSION") == "1":
-            state = ApplicationState.BACKGROUND
+        state = initial_state(environ)
         try:
             mode = environ.get("XRS_BACKGROUND_MODE") or None
             return cls(app_id, mode, environ.get("XRS_LAUNCH") or None, state=state)
@@ -206,11 +207,15 @@ class App:
 
         The host calls it with a session this process did not create: one it was launched for
         (already RUNNING; set a delegate within 10 s or it ends), or one that ended while the
-        app was not running (set a delegate to hear `did_invalidate`).
+        app was not running (set a delegate to hear `did_invalidate`). Registering binds the
+        app to its host (the default one for a plain `App`: the daemon when it runs), which then
+        hands over what it keeps for the app; a session handed over before the first handler
+        was registered is given to it then.
         """
         if not callable(handler):
             raise TypeError(f"on_session needs a callable, not {handler!r}")
-        self._record.handlers.append(handler)
+        self._record.add_handler(handler)
+        _ = self.host  # bound now: its host hands over what it keeps for the app
         return handler
 
 
@@ -222,6 +227,22 @@ def _has_table(pyproject: Path) -> bool:
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
         raise ManifestError(f"{pyproject}: cannot read: {error}") from error
     return isinstance(data.get("tool", {}).get("extended-runtime"), dict)
+
+
+#: Set by a host in the environment of an app it launches: the session it is launched for.
+LAUNCHED_FOR = "XRS_LAUNCHED_FOR"
+
+
+def launched_for(environ: Mapping[str, str]) -> str | None:
+    """The session a host launched this process for, if it did."""
+    return environ.get(LAUNCHED_FOR) or None
+
+
+def initial_state(environ: Mapping[str, str]) -> ApplicationState:
+    """BACKGROUND for a process a host launched for a session, else ACTIVE."""
+    if launched_for(environ) is not None:
+        return ApplicationState.BACKGROUND
+    return ApplicationState.ACTIVE
 
 
 def check_app_id(app_id: object) -> str:

@@ -45,7 +45,7 @@ SessionHandler = Callable[..., object]
 class AppRecord:
     """An app as its host keeps it: declaration, foreground state, relaunch handlers."""
 
-    __slots__ = ("app_id", "handlers", "host", "launch", "mode", "state")
+    __slots__ = ("app_id", "handlers", "host", "launch", "mode", "pending", "state")
 
     def __init__(
         self,
@@ -59,6 +59,8 @@ class AppRecord:
         self.launch = launch
         self.state = state
         self.handlers: list[SessionHandler] = []
+        #: Sessions handed over before the app registered a handler.
+        self.pending: list[object] = []
         self.host: HostPort | None = None
 
     def declaration(self) -> str:
@@ -85,14 +87,36 @@ class AppRecord:
         return self
 
     def hand_over(self, session: object) -> None:
-        """Give a session this process did not create to the relaunch handlers (posted)."""
+        """Give a session this process did not create to the relaunch handlers (posted); with
+        none registered yet, it waits for the first (`add_handler`)."""
         if not self.handlers:
-            log.warning("%s received a session but has no on_session handler", self.app_id)
+            if len(self.pending) >= MAX_PENDING:
+                log.warning("%s has no on_session handler: a session handed over is dropped",
+                            self.app_id)  # fmt: skip
+                return
+            self.pending.append(session)
+            return
         for handler in list(self.handlers):
-            try:
-                handler(session)
-            except Exception:
-                log.exception("on_session handler of %s raised", self.app_id)
+            _run_handler(self.app_id, handler, session)
+
+    def add_handler(self, handler: SessionHandler) -> None:
+        """Register a relaunch handler; the sessions handed over before any was registered
+        go to the first one now."""
+        self.handlers.append(handler)
+        pending, self.pending = self.pending, []
+        for session in pending:
+            _run_handler(self.app_id, handler, session)
+
+
+#: Sessions a record keeps for its first handler at most (an app that never registers one).
+MAX_PENDING = 32
+
+
+def _run_handler(app_id: str, handler: SessionHandler, session: object) -> None:
+    try:
+        handler(session)
+    except Exception:
+        log.exception("on_session handler of %s raised", app_id)
 
 
 class SessionLink(Protocol):

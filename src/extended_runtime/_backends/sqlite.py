@@ -104,7 +104,15 @@ from .._core.records import SCHEMA_VERSION, SessionRecord
 from ..abc import EventSink, Probe, Store
 from .memory import refuse_newer
 
-__all__ = ["EVENT_DELAY", "MIGRATIONS", "SCHEMA", "AuditEntry", "SqliteStore", "StoreError"]
+__all__ = [
+    "EVENT_DELAY",
+    "MIGRATIONS",
+    "SCHEMA",
+    "AuditEntry",
+    "SqliteStore",
+    "StoreError",
+    "read_events",
+]
 
 log = logging.getLogger("extended_runtime.store")
 
@@ -744,6 +752,38 @@ def _event_row(event: Event) -> _Row:
         getattr(event, "session_id", None),
         json.dumps(body, separators=(",", ":")),
     )
+
+
+def read_events(
+    path: Path | str,
+    *,
+    app_id: str | None = None,
+    since: datetime | None = None,
+    limit: int | None = None,
+) -> list[AuditEntry]:
+    """The audit rows of the store at `path`, read without opening it as a store: read-only,
+    no migration, no lock taken from the daemon that writes it (WAL lets both work at once).
+    What `SqliteStore.events` returns, less the rows the writer has not committed yet."""
+    label = str(path)
+    try:
+        db = sqlite3.connect(f"file:{label}?mode=ro", uri=True, timeout=_BUSY_TIMEOUT)
+    except sqlite3.Error as error:
+        raise _open_failure(label, error) from None
+    try:
+        with _reading(label):
+            found = int(db.execute("PRAGMA user_version").fetchone()[0])
+            if found > SCHEMA:
+                raise StoreError(
+                    f"{label} was written by a newer version of extended-runtime (store schema "
+                    f"{found}; this version knows up to {SCHEMA}): upgrade extended-runtime"
+                )
+            if found == 0:
+                return []  # nothing was ever written by a daemon
+            sql, parameters = _events_query(app_id, since, limit)
+            rows = db.execute(sql, parameters).fetchall()
+    finally:
+        db.close()
+    return [_entry(row) for row in rows]
 
 
 def _events_query(

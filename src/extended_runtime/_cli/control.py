@@ -11,14 +11,26 @@ from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
 from .._core.clock import SystemClock
 from .._core.enums import SessionState
 
-__all__ = ["EXIT_NO_DAEMON", "connect", "install", "pause", "run_daemon", "status", "stop"]
+__all__ = [
+    "EXIT_NO_DAEMON",
+    "app_policy",
+    "apps",
+    "connect",
+    "forget",
+    "install",
+    "pause",
+    "register",
+    "run_daemon",
+    "status",
+    "stop",
+]
 
 #: Exit status when no daemon is reachable.
 EXIT_NO_DAEMON = 3
@@ -73,17 +85,39 @@ def install(uninstall: bool) -> tuple[str, int]:
     return result.message, 0
 
 
-def status(env: Mapping[str, str] | None = None) -> tuple[str, int]:
-    """`xrs status`: what runs and what is scheduled, with the time left, as a table."""
+Result = tuple[str, int]
+
+
+def with_daemon(work: Callable[[Any], Result], env: Mapping[str, str] | None = None) -> Result:
+    """Run `work` with a client of the running daemon (closed after); without a daemon,
+    what to run and `EXIT_NO_DAEMON`; a request the daemon refuses, its message and 1."""
+    from .._daemon.client import DaemonUnavailable
+
     try:
         client = connect(env)
     except NoDaemon as error:
         return str(error), EXIT_NO_DAEMON
     try:
-        answer = client.status()
+        return work(client)
+    except DaemonUnavailable as error:
+        return error.message, 1
     finally:
         client.close()
-    return render_status(answer, SystemClock().now()), 0
+
+
+def _saying(text: str, call: Callable[[Any], object]) -> Callable[[Any], Result]:
+    """Work that makes one call and then says `text`."""
+
+    def work(client: Any) -> Result:
+        call(client)
+        return text, 0
+
+    return work
+
+
+def status(env: Mapping[str, str] | None = None) -> Result:
+    """`xrs status`: what runs and what is scheduled, with the time left, as a table."""
+    return with_daemon(lambda client: (render_status(client.status(), SystemClock().now()), 0), env)
 
 
 def render_status(answer: dict[str, Any], now: datetime) -> str:
@@ -98,13 +132,11 @@ def render_status(answer: dict[str, Any], now: datetime) -> str:
     total = int(answer.get("running", 0)) + int(answer.get("scheduled", 0))
     lines[0] += f"; {answer.get('running', 0)} running, {answer.get('scheduled', 0)} scheduled"
     rows = [("session", "app", "type", "state", "when", "left")]
-    for row in sessions:
-        rows.append(_row(row, now))
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    lines.extend("  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)) for r in rows)
+    rows += [_row(row, now) for row in sessions]
+    lines.append(_table(rows))
     if total > len(sessions):
         lines.append(f"... and {total - len(sessions)} more")
-    return "\n".join(line.rstrip() for line in lines)
+    return "\n".join(lines)
 
 
 def _row(row: dict[str, Any], now: datetime) -> tuple[str, str, str, str, str, str]:
@@ -127,34 +159,101 @@ def _span(delta: Any) -> str:
     return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{seconds:02d}s"
 
 
-def stop(session_id: str, env: Mapping[str, str] | None = None) -> tuple[str, int]:
+def _table(rows: Sequence[tuple[str, ...]]) -> str:
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    lines = ("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)) for row in rows)
+    return "\n".join(line.rstrip() for line in lines)
+
+
+def stop(session_id: str, env: Mapping[str, str] | None = None) -> Result:
     """`xrs stop ID`: the session ends with NONE, as if the user pressed Stop."""
-    try:
-        client = connect(env)
-    except NoDaemon as error:
-        return str(error), EXIT_NO_DAEMON
-    try:
-        if not client.stop(session_id):
-            return (
-                f"no running or scheduled session has the id {session_id!r}: "
-                "`xrs status` lists them",
-                1,
-            )
-    finally:
-        client.close()
-    return f"stopped {session_id}", 0
+
+    def work(client: Any) -> Result:
+        if client.stop(session_id):
+            return f"stopped {session_id}", 0
+        return (
+            f"no running or scheduled session has the id {session_id!r}: `xrs status` lists them",
+            1,
+        )
+
+    return with_daemon(work, env)
 
 
-def pause(paused: bool, env: Mapping[str, str] | None = None) -> tuple[str, int]:
+def pause(paused: bool, env: Mapping[str, str] | None = None) -> Result:
     """`xrs pause` / `xrs resume`."""
-    try:
-        client = connect(env)
-    except NoDaemon as error:
-        return str(error), EXIT_NO_DAEMON
-    try:
-        client.pause(paused)
-    finally:
-        client.close()
-    if paused:
-        return "paused: running sessions ended, new ones are refused until `xrs resume`", 0
-    return "resumed: sessions may run again", 0
+    text = (
+        "paused: running sessions ended, new ones are refused until `xrs resume`"
+        if paused
+        else "resumed: sessions may run again"
+    )
+    return with_daemon(_saying(text, lambda client: client.pause(paused)), env)
+
+
+def register(
+    app_id: str,
+    mode: str | None,
+    launch: list[str] | None,
+    cwd: str | None,
+    env: Mapping[str, str] | None = None,
+) -> Result:
+    """`xrs apps register APP --mode MODE [--cwd DIR] [-- COMMAND...]`."""
+    what = f"launched as {' '.join(launch)}" if launch else "never launched by the daemon"
+    text = f"{app_id}: {mode or 'no background mode'}, {what}"
+    return with_daemon(_saying(text, lambda client: client.declare(app_id, mode, launch, cwd)), env)
+
+
+def forget(app_id: str, env: Mapping[str, str] | None = None) -> Result:
+    """`xrs apps remove APP`."""
+
+    def work(client: Any) -> Result:
+        if client.forget(app_id):
+            return f"{app_id}: registration removed", 0
+        return f"{app_id} was not registered: `xrs apps list` shows the apps", 1
+
+    return with_daemon(work, env)
+
+
+#: What each policy command does, as `xrs apps` says it.
+POLICY_TEXT = {
+    "allow": "its sessions and alarms are allowed",
+    "deny": "its sessions are refused (NOT_APPROVED_TO_START_SESSION) until `xrs apps allow`",
+    "disable-alarms": "its alarms are refused (BAR_DISABLED) until `xrs apps allow`",
+    "allow-launch": "the daemon may start it when its alarm is due and it is not running",
+    "deny-launch": "the daemon will not start it; its alarms ring without it",
+    "reset": "its answers are forgotten: allowed, and auto-launch will be asked again",
+}
+
+
+def app_policy(app_id: str, action: str, env: Mapping[str, str] | None = None) -> Result:
+    """`xrs apps allow|deny|disable-alarms|reset APP`."""
+    text = f"{app_id}: {POLICY_TEXT[action]}"
+    return with_daemon(_saying(text, lambda client: client.app_policy(app_id, action)), env)
+
+
+def apps(env: Mapping[str, str] | None = None) -> Result:
+    """`xrs apps list`: every app the daemon knows, with the user's answers."""
+
+    def work(client: Any) -> Result:
+        known = client.apps()
+        if not known:
+            return "no app is known to the daemon", 0
+        header = ("app", "mode", "running", "allowed", "alarms", "auto-launch", "launch")
+        return _table([header, *(_app_row(app) for app in known)]), 0
+
+    return with_daemon(work, env)
+
+
+_AUTO = {0: "not asked", 1: "declined", 2: "allowed"}
+
+
+def _app_row(app: dict[str, Any]) -> tuple[str, ...]:
+    launch = app.get("launch")
+    return (
+        str(app["app_id"]),
+        str(app.get("mode") or "-"),
+        "yes" if app.get("running") else "no",
+        "yes" if app.get("approved", True) else "denied",
+        "disabled" if app.get("alarms_disabled") else "on",
+        _AUTO.get(int(app.get("auto_launch", 0)), "?"),
+        " ".join(launch) if isinstance(launch, list) else "-",
+    )

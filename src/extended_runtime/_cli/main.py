@@ -258,6 +258,94 @@ def resume() -> None:
     _finish(control.pause(False))
 
 
+@cli.group()
+def apps() -> None:
+    """The apps the daemon knows: declare one it may launch for its alarms, and say what each
+    may do. `xrs apps list` shows them with your answers."""
+
+
+_MODES = ["self-care", "mindfulness", "physical-therapy", "alarm"]
+
+
+@apps.command("register", context_settings={"ignore_unknown_options": True})
+@click.argument("app_id", callback=_check_app_id)
+@click.option("--mode", type=click.Choice(_MODES), required=True, help="Its background mode.")
+@click.option(
+    "--cwd",
+    type=click.Path(exists=True, file_okay=False, resolve_path=True),
+    default=None,
+    help="The folder the daemon launches it in.",
+)
+@click.argument("command", nargs=-1, type=click.UNPROCESSED)
+def apps_register(app_id: str, mode: str, cwd: str | None, command: tuple[str, ...]) -> None:
+    """Declare APP_ID to the daemon, with the COMMAND that starts it (after `--`): at its
+    alarm's date, if it is not running and you allowed auto-launch, the daemon runs COMMAND
+    and hands it the session.
+
+    Example: xrs apps register org.example.wake --mode alarm -- python ~/wake.py
+    """
+    from . import control
+
+    _finish(control.register(app_id, mode, list(command) or None, cwd))
+
+
+@apps.command("remove")
+@click.argument("app_id")
+def apps_remove(app_id: str) -> None:
+    """Forget APP_ID's registration (its running sessions go on)."""
+    from . import control
+
+    _finish(control.forget(app_id))
+
+
+@apps.command("list")
+def apps_list() -> None:
+    """Every app the daemon knows, whether it runs, and your answers about it."""
+    from . import control
+
+    _finish(control.apps())
+
+
+def _policy_command(action: str, text: str) -> None:
+    @apps.command(action, help=text)
+    @click.argument("app_id")
+    def command(app_id: str) -> None:
+        from . import control
+
+        _finish(control.app_policy(app_id, action))
+
+
+_policy_command("allow", "Allow APP_ID's sessions and alarms again.")
+_policy_command("deny", "Refuse APP_ID's sessions (NOT_APPROVED_TO_START_SESSION).")
+_policy_command("disable-alarms", "Refuse APP_ID's alarms (BAR_DISABLED) until `allow`.")
+_policy_command("allow-launch", "Let the daemon start APP_ID when its alarm is due.")
+_policy_command("deny-launch", "Never let the daemon start APP_ID (its alarms still ring).")
+_policy_command("reset", "Forget your answers about APP_ID: allowed, auto-launch asked again.")
+
+
+@cli.command()
+@click.option("--app", "app_id", default=None, help="Only this app's events.")
+@click.option(
+    "--since",
+    default=None,
+    metavar="WHEN",
+    help="Only events since WHEN: an ISO 8601 instant (2026-12-06T07:00+01:00) or a span back "
+    "from now (90s, 30m, 2h, 1d).",
+)
+@click.option("-n", "--limit", type=click.IntRange(min=1), default=50, show_default=True,
+              help="At most this many (the latest).")  # fmt: skip
+def log(app_id: str | None, since: str | None, limit: int) -> None:
+    """The audit log: every session event the daemon kept, oldest first (it reads the daemon's
+    database, so it works whether the daemon runs or not)."""
+    from . import audit
+
+    try:
+        text, code = audit.show(app_id, since, limit)
+    except ValueError as error:
+        raise click.BadParameter(str(error), param_hint="'--since'") from None
+    _finish((text, code))
+
+
 def _finish(result: tuple[str, int]) -> None:
     text, code = result
     click.echo(text, err=code != 0)

@@ -29,8 +29,10 @@ at once and its timers are cancelled, so memory follows live sessions.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timedelta
+from operator import attrgetter
+from typing import NamedTuple
 
 from .alerts import AlertRepetition, Play
 from .conditions import Conditions
@@ -58,6 +60,7 @@ from .events import (
     RequestIgnored,
     SessionEvent,
     SessionInvalidated,
+    SessionResumed,
     SessionScheduled,
     SessionStarted,
     SessionWillExpire,
@@ -70,7 +73,7 @@ from .policy import Policy
 from .timers import TimerKind, TimerQueue
 from .transitions import ENDINGS, Cause, Trigger, transition
 
-__all__ = ["Engine"]
+__all__ = ["Engine", "KeptApp", "SessionRow"]
 
 #: The events a delegate hears (the others are for the host and the audit log).
 _DELEGATE_EVENTS = (SessionStarted, SessionWillExpire, SessionInvalidated)
@@ -86,6 +89,27 @@ _Refusal = tuple[Cause, str | None]
 #: A live session as `Engine.sessions` lists it: id, app id, type, state, start date (scheduled
 #: ones), expiration date (running ones).
 SessionRow = tuple[str, str, SessionType | None, SessionState, datetime | None, datetime | None]
+
+
+class KeptApp(NamedTuple):
+    """An app as a host keeps it across its own restart (`Engine.kept_app`, `Engine.restore`)."""
+
+    app_id: str
+    mode: SessionType | None
+    launchable: bool = False
+    auto_launch: AutoLaunchAuthorizationStatus = AutoLaunchAuthorizationStatus.UNKNOWN
+    approved: bool = True
+    alarms_disabled: bool = False
+    silent: int = 0
+
+
+def _restored_app(kept: KeptApp) -> LiveApp:
+    answers = (kept.auto_launch, kept.approved, kept.alarms_disabled, kept.silent)
+    return LiveApp.kept(kept.app_id, kept.mode, kept.launchable, answers)
+
+
+#: The order of scheduled starts (the list of starts keeps the same).
+_start_order = attrgetter("start_date", "session_id")
 
 
 class Engine:
@@ -296,31 +320,132 @@ class Engine:
         else:
             self._timers.add_start(when, app)
 
-    def restore_scheduled(
-        self, session_id: str, app_id: str, when: datetime, now: datetime
-    ) -> list[Output]:
-        """A scheduled session a host kept across its own restart (the daemon's store): it
-        waits for `when` again, with no checks (it passed them when it was scheduled) and no
-        `SessionScheduled` (that was announced then). A date that passed while the host was
-        down starts at once, its lateness recorded. An app that has a live session already
-        keeps it, and the restored one is ignored (the caller logs it): one per app.
-        """
+    def kept_app(self, app_id: str) -> KeptApp:
+        """What a host keeps of an app across its own restart: its declaration and the
+        user's answers (approval, auto-launch, disabled alarms and the silent-alarm count)."""
         app = self._app(app_id)
-        self._require_new(session_id)
-        if app.session_id is not None and (app.waiting or app.session_id in self._running):
-            return self._finish()
-        app.session_id = session_id
-        app.start_orphaned = not app.alive
-        self._waiting[session_id] = app
-        self._wait_for(app, when, now)
+        return KeptApp(
+            app_id,
+            app.mode,
+            app.launchable,
+            app.auto_launch,
+            app.approved,
+            app.alarms_disabled,
+            app.silent,
+        )
+
+    def restore(
+        self,
+        apps: Iterable[KeptApp],
+        scheduled: Iterable[tuple[str, str, datetime]],
+        now: datetime,
+    ) -> list[Output]:
+        """Take back what a host kept across its own restart (the daemon's store).
+
+        The apps come back as they were kept, with no process (each is handed its sessions
+        when it connects, or is launched or alerted for). Each scheduled session, `(session
+        id, app id, start date)`, waits for its date again, with no checks (it passed them
+        when it was scheduled) and no `SessionScheduled` (announced then); one whose date
+        passed while the host was down starts at once, its lateness recorded. A session of an
+        unknown app, a second one of an app, or an id already known is left out. Built in
+        bulk: a restart with 100,000 scheduled sessions sorts their starts once.
+        """
+        for kept in apps:
+            if kept.app_id not in self._apps:
+                self._apps[kept.app_id] = _restored_app(kept)
+        due: list[LiveApp] = []
+        waiting: list[LiveApp] = []
+        for session_id, app_id, when in scheduled:
+            app = self._apps.get(app_id)
+            if app is None or app.session_id is not None or self.session_state(session_id):
+                continue
+            app.session_id = session_id
+            app.start_orphaned = True
+            app.start_date = when
+            self._waiting[session_id] = app
+            (due if when <= now else waiting).append(app)
+        self._timers.add_starts(waiting)
+        for app in sorted(due, key=_start_order):
+            self._fire_start(app, now)
         return self._finish()
 
-    def app_absent(self, app_id: str) -> None:
-        """A known app has no process now (a host restarting finds it in its store): its
-        sessions are handed over when it connects, or it is launched or alerted for."""
+    def reclaim_waiting(self, session_id: str, app_id: str) -> bool:
+        """A process of the app holds the object of its scheduled session (the host it
+        scheduled it with stopped, and this one took the session back from its store): the
+        session is that process's own again, not an orphan. Whether it waits."""
+        app = self._waiting.get(session_id)
+        if app is None or app.app_id != app_id:
+            return False
+        app.start_orphaned = False
+        return True
+
+    def resume_running(
+        self,
+        session_id: str,
+        app_id: str,
+        session_type: SessionType,
+        now: datetime,
+        *,
+        started_at: datetime,
+        expires_at: datetime | None,
+        warned: bool,
+    ) -> list[Output]:
+        """A session that ran when its host stopped runs on under this one until `expires_at`
+        (its budget counted all along), or ends EXPIRED now if that has passed: claimed back by
+        the process that holds it, or, for an alarm whose app is not running, rung by the host
+        in its place (the app is handed it when it comes). `warned`: the app heard
+        `will_expire` already (not sent again). The app must have no other live session
+        (`SessionUsageError`)."""
         app = self._app(app_id)
-        app.alive = False
-        app.state = ApplicationState.BACKGROUND
+        self._require_new(session_id)
+        if app.session_id is not None:
+            raise SessionUsageError(f"{app_id} has another live session: {app.session_id}")
+        session = LiveSession(session_id, app, session_type)
+        session.state = transition(_S.NOT_STARTED, Trigger.START)
+        session.run = Run(started_at, expires_at)
+        app.session_id = session_id
+        self._running[session_id] = session
+        self._running_changed = True
+        resumed = SessionResumed(
+            at=now,
+            app_id=app_id,
+            session_id=session_id,
+            state=session.state,
+            session_type=session_type,
+            expiration_date=expires_at,
+        )
+        self._emit(session, resumed)
+        if expires_at is not None and expires_at <= now:
+            self._end(session, Cause.EXPIRED, now)
+        elif expires_at is not None and warned:
+            session.started.expiry = self._timers.add(expires_at, TimerKind.EXPIRE, session)
+        elif expires_at is not None:
+            self._arm_expiry(session, expires_at, now)
+        if session.state is not _S.RUNNING:
+            return self._finish()
+        if not session.orphaned:
+            self._meter_start(session, now)
+        elif session.type is SessionType.SMART_ALARM:
+            self._host_alert(session, now)  # its app is not running: the host rings it
+        return self._finish()
+
+    def set_alarms_disabled(self, app_id: str, disabled: bool, now: datetime) -> list[Output]:
+        """The user disables the app's alarms (`xrs apps disable-alarms`: BAR_DISABLED), or
+        allows them again."""
+        if not disabled:
+            return self.allow_alarms(app_id, now)
+        app = self._app(app_id)
+        app.alarms_disabled = True
+        self._out.append(AlarmsDisabled(at=now, app_id=app_id, count=app.silent))
+        return self._finish()
+
+    def reset_app(self, app_id: str, now: datetime) -> list[Output]:
+        """The user's answers about the app are forgotten (`xrs apps reset`): approved,
+        alarms allowed, auto-launch never asked."""
+        app = self._app(app_id)
+        app.approved = True
+        app.auto_launch = AutoLaunchAuthorizationStatus.UNKNOWN
+        return self.allow_alarms(app_id, now)
 
     def _admit(
         self, session_id: str, app_id: str, when: datetime | None, now: datetime

@@ -56,6 +56,7 @@ __all__ = [
     "SessionEvent",
     "SessionHandedOver",
     "SessionInvalidated",
+    "SessionResumed",
     "SessionScheduled",
     "SessionStarted",
     "SessionWillExpire",
@@ -99,6 +100,15 @@ class SessionStarted(SessionEvent):
     session_type: SessionType
     expiration_date: datetime | None
     lateness: timedelta = timedelta(0)
+
+
+class SessionResumed(SessionEvent):
+    """A session that ran when its host stopped runs on under the next host, claimed back by
+    the process that holds it, until `expiration_date` (its budget was counted all along). No
+    delegate call: the app heard `did_start` when it started."""
+
+    session_type: SessionType
+    expiration_date: datetime | None
 
 
 class SessionWillExpire(SessionEvent):

@@ -89,6 +89,29 @@ class LiveApp(Scheduled):
         # `session_id` (from `Scheduled`): the id of its live session, waiting or running
         self._bits = _ALIVE | (_LAUNCHABLE if launchable else 0)
 
+    @classmethod
+    def kept(
+        cls,
+        app_id: str,
+        mode: SessionType | None,
+        launchable: bool,
+        answers: tuple[AutoLaunchAuthorizationStatus, bool, bool, int],
+    ) -> LiveApp:
+        """An app a host kept across its own restart, with no process: its declaration and
+        the user's answers (auto-launch, approved, alarms disabled, silent alarms), set in one
+        step (a restart makes one per app it knows)."""
+        app = cls(app_id, mode, launchable, f"app:{app_id}")
+        auto_launch, approved, alarms_disabled, silent = answers
+        app.state = ApplicationState.BACKGROUND
+        app._bits = (
+            (_LAUNCHABLE if launchable else 0)
+            | (0 if approved else _DENIED)
+            | (_ALARMS_DISABLED if alarms_disabled else 0)
+            | int(auto_launch) << _AUTO_LAUNCH_SHIFT
+            | silent << _SILENT_SHIFT
+        )
+        return app
+
     def may_launch(self) -> bool:
         """Whether the host may launch this app into a session (the user said yes)."""
         return self.launchable and self.auto_launch is AutoLaunchAuthorizationStatus.ACTIVE

@@ -15,10 +15,14 @@ handler runs on the delivery thread, and its answer goes back as `NextAlert`. Se
 hands to this process (a relaunch, Apple's `handle(_:)`) arrive as `SessionHandedOver` and get
 fresh session objects through `App.on_session`, as on the embedded host.
 
-When the connection is lost (the daemon stopped or crashed) the client says so once, in the log.
-Sessions that were running end here with ERROR, UNKNOWN, as the next daemon will record them;
-scheduled ones are kept by the daemon's store and ring when their date comes. Calls made after
-the loss fail with an `ExtendedRuntimeSessionError` saying to start the daemon again.
+When the connection is lost (the daemon stopped or crashed) the client says so in the log and
+looks for the next daemon for `RECONNECT` seconds (systemd restarts it within about two). When
+one serves, the client registers its apps again and claims each of its live sessions back
+(`Reclaim`): a running one runs on, its budget counted all along, a scheduled one waits for its
+date as this process's own; the session objects, their delegates and their state are the same
+ones as before. If no daemon comes back in time, running sessions end here with ERROR, UNKNOWN,
+as the next daemon records them; scheduled ones wait in its store. Calls made while the client
+is without a connection fail with an `ExtendedRuntimeSessionError` saying so.
 """
 
 from __future__ import annotations
@@ -56,6 +60,7 @@ from .._core.events import (
     SessionEvent,
     SessionHandedOver,
     SessionInvalidated,
+    SessionWillExpire,
 )
 from .._hosts.delivery import Delivery
 from . import protocol as p
@@ -67,6 +72,11 @@ log = logging.getLogger("extended_runtime")
 
 #: How long a call waits for the daemon's reply before it fails (seconds).
 REPLY_TIMEOUT = 10.0
+#: How long a client whose daemon went away looks for the next one (seconds): a restart by
+#: systemd takes about two.
+RECONNECT = 8.0
+#: How often it looks (seconds).
+RECONNECT_POLL = 0.1
 #: How long the interpreter's exit waits for delegate calls still queued (seconds).
 EXIT_TIMEOUT = 2.0
 
@@ -93,13 +103,7 @@ class DaemonClient:
 
     def __init__(self, path: str, *, launched_for: str | None = None) -> None:
         self.path = path
-        self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        try:
-            self._sock.connect(path)
-        except OSError as error:
-            self._sock.close()
-            raise DaemonUnavailable(f"cannot connect to the daemon at {path}: {error}") from None
-        self._sock.settimeout(REPLY_TIMEOUT)  # a daemon that stops mid-frame is lost, not waited
+        self._sock = _connected(path)
         self._clock = SystemClock()
         self._read_lock = threading.Lock()
         self._ids = itertools.count(1)
@@ -111,7 +115,10 @@ class DaemonClient:
         self._delivery = Delivery()
         self._lost: str | None = None
         self._closed = False
-        self._reader = start_thread(self._read_loop, name="xrs-client")
+        self._closing = threading.Event()
+        #: Sessions whose `will_expire` was heard (a session claimed back is not warned twice).
+        self._warned: set[str] = set()
+        self._reader = start_thread(partial(self._read_loop, self._sock), name="xrs-client")
         hello = p.Hello(id=0, protocol=PROTOCOL_VERSION, pid=os.getpid(), launched_for=launched_for)
         self._call(hello)
         atexit.register(self.close)
@@ -123,14 +130,17 @@ class DaemonClient:
             known = self._apps.get(app.app_id)
         if known is not None:
             return known.join(app, "the daemon")
-        mode = None if app.mode is None else app.mode.value
-        launch = None if app.launch is None else list(app.launch)
-        self._call(
-            p.RegisterApp(id=0, app_id=app.app_id, mode=mode, launch=launch, state=int(app.state))
-        )
+        register = _registration(app)
         app.host = self
-        with self._lock:
+        with self._lock:  # known before the reply: the sessions handed over come before it
             self._apps[app.app_id] = app
+        try:
+            self._call(register)
+        except BaseException:
+            with self._lock:
+                del self._apps[app.app_id]
+            app.host = None
+            raise
         return app
 
     def set_app_state(self, app: AppRecord, state: ApplicationState) -> None:
@@ -174,7 +184,11 @@ class DaemonClient:
         self._delivery.post(link.deliver_backlog, link.loop)
 
     def request_auto_launch(self, app: AppRecord) -> AutoLaunchAuthorizationStatus:
+        """The stored answer; asked once, here, when the daemon has none (DESIGN.md)."""
         value = self._call(p.AutoLaunch(id=0, app_id=app.app_id))
+        if value == p.ASK:
+            allow = ask_auto_launch(app.app_id)
+            value = self._call(p.AutoLaunch(id=0, app_id=app.app_id, answer=allow))
         return AutoLaunchAuthorizationStatus(value)
 
     # ------------------------------------------------------------------ the user's tools
@@ -195,6 +209,26 @@ class DaemonClient:
 
     def allow_alarms(self, app_id: str) -> None:
         self._call(p.AllowAlarms(id=0, app_id=app_id))
+
+    def declare(
+        self, app_id: str, mode: str | None, launch: list[str] | None, cwd: str | None
+    ) -> None:
+        """`xrs apps register`."""
+        self._call(p.Declare(id=0, app_id=app_id, mode=mode, launch=launch, cwd=cwd))
+
+    def forget(self, app_id: str) -> bool:
+        """`xrs apps remove`: whether the app was declared."""
+        return bool(self._call(p.Forget(id=0, app_id=app_id)))
+
+    def app_policy(self, app_id: str, action: p.PolicyAction) -> None:
+        """`xrs apps allow|deny|disable-alarms|reset`."""
+        self._call(p.AppPolicy(id=0, app_id=app_id, action=action))
+
+    def apps(self) -> list[dict[str, Any]]:
+        """`xrs apps list`."""
+        value = self._call(p.Apps(id=0))
+        assert isinstance(value, list)
+        return value
 
     def settle(self, timeout: float = 5.0) -> bool:
         """Wait until every event the daemon sent so far has been mirrored and its delegate
@@ -226,7 +260,7 @@ class DaemonClient:
             with self._send_lock:
                 self._sock.sendall(data)
         except OSError as error:
-            self._lose(f"the connection to the daemon broke: {error}")
+            self._lose(f"the connection to the daemon broke: {error}", self._sock)
         deadline = self._clock.monotonic() + REPLY_TIMEOUT
         while not waiting.done.is_set():
             left = deadline - self._clock.monotonic()
@@ -239,36 +273,37 @@ class DaemonClient:
                 )
             try:
                 if not waiting.done.is_set():
-                    self._read_one()
+                    self._read_one(self._sock)
             finally:
                 self._read_lock.release()
         return _result(waiting.reply, self._lost)
 
     # ------------------------------------------------------------------ reading
 
-    def _read_loop(self) -> None:
-        """Read what the daemon sends while no caller waits (timers' events)."""
+    def _read_loop(self, sock: socket.socket) -> None:
+        """Read what the daemon sends on `sock` while no caller waits (timers' events)."""
         poller = select.poll()
-        poller.register(self._sock, select.POLLIN)
-        while self._lost is None:
+        poller.register(sock, select.POLLIN)
+        while self._sock is sock and self._lost is None:
             poller.poll()
             with self._read_lock:
-                if self._lost is not None:
+                if self._sock is not sock or self._lost is not None:
                     return
                 if poller.poll(0):
-                    self._read_one()
+                    self._read_one(sock)
 
-    def _read_one(self) -> None:
+    def _read_one(self, sock: socket.socket) -> None:
         """Read one frame and act on it (the read lock held); a failure loses the connection."""
         try:
-            message = p.decode_reply(p.read_frame(self._sock))
+            message = p.decode_reply(p.read_frame(sock))
         except (EOFError, OSError, ValueError) as error:
             detail = str(error)
-            self._lose(
+            why = (
                 f"the connection to the daemon broke: {detail}"
                 if detail
-                else "the daemon closed the connection"
+                else ("the daemon closed the connection")
             )
+            self._lose(why, sock)
             return
         if isinstance(message, p.Push):
             try:
@@ -301,18 +336,35 @@ class DaemonClient:
         if isinstance(event, AlertPlayed):
             self._delivery.post(partial(self._answer_alert, link, event), link.loop)
             return
+        if isinstance(event, SessionWillExpire):
+            self._warned.add(event.session_id)
+        elif isinstance(event, SessionInvalidated):
+            self._warned.discard(event.session_id)
         link.mirror(event)
         self._delivery.post(partial(link.deliver, event), link.loop)
 
     def _handed_over(self, event: SessionHandedOver) -> None:
         with self._lock:
             app = self._apps.get(event.app_id)
+            held = self._links.get(event.session_id)
+        if held is not None:
+            # a session this process holds, handed back after the daemon restarted: the same
+            # object runs on; the daemon hears that it has its delegate already
+            held.mirror(event)
+            self._delivery.post(partial(self._acknowledge, held), None)
+            return
         if app is None:
             return
         link = adopt(app, event)
         if event.state is not SessionState.INVALID:
             self._attach(link)
         self._delivery.post(partial(_hand_over, app, link), None)
+
+    def _acknowledge(self, link: SessionLink) -> None:
+        try:
+            self._call(p.DelegateSet(id=0, session_id=link.session_id))
+        except ExtendedRuntimeSessionError as error:
+            log.warning("could not take session %s back: %s", link.session_id, error)
 
     def _answer_alert(self, link: SessionLink, event: AlertPlayed) -> None:
         delay, haptic = link.repeat_answer(event.haptic, 3.0)
@@ -327,25 +379,71 @@ class DaemonClient:
 
     # ------------------------------------------------------------------ losing and closing
 
-    def _lose(self, reason: str) -> None:
-        """The connection is gone: fail waiting calls, end running sessions here, say so."""
+    def _lose(self, reason: str, sock: socket.socket) -> None:
+        """Connection `sock` is gone: fail the calls waiting on it, and look for the daemon
+        again (it may be restarting) to take this process's sessions back."""
         with self._lock:
-            if self._lost is not None:
+            if self._lost is not None or sock is not self._sock:
                 return
             self._lost = f"{reason}: start it again (`xrs daemon`), or run without it"
             waiting, self._waiting = self._waiting, {}
-            links = list(self._links.values())
-            self._links.clear()
+            links = [link for link in self._links.values() if _live(link)]
         for slot in waiting.values():
             slot.done.set()
         if self._closed:
             return
-        log.warning("%s; running sessions end, scheduled ones wait in the daemon", reason)
+        log.warning("%s; looking for it for %g s to take its sessions back", reason, RECONNECT)
+        start_thread(partial(self._reconnect, reason, links), name="xrs-reconnect")
+
+    def _reconnect(self, reason: str, links: list[SessionLink]) -> None:
+        """Connect to the daemon again (the next one, after a restart) and claim this
+        process's apps and sessions back; running ones end here if none comes in time."""
+        from .status import find_daemon
+
+        deadline = self._clock.monotonic() + RECONNECT
+        while not self._closed and self._clock.monotonic() < deadline:
+            found, _ = find_daemon()
+            if found is not None:
+                try:
+                    self._reattach(found.socket, links)
+                except (OSError, ExtendedRuntimeSessionError) as error:
+                    log.debug("reconnecting to the daemon failed: %s", error)
+                else:
+                    return
+            self._closing.wait(RECONNECT_POLL)
+        if not self._closed:
+            log.warning("%s; no daemon came back: running sessions end", reason)
+            for link in links:
+                self._end_here(link, reason)
+
+    def _reattach(self, path: str, links: list[SessionLink]) -> None:
+        sock = _connected(path)
+        with self._read_lock, self._lock:
+            old, self._sock, self._lost = self._sock, sock, None
+        old.close()
+        self._reader = start_thread(partial(self._read_loop, sock), name="xrs-client")
+        self._call(p.Hello(id=0, protocol=PROTOCOL_VERSION, pid=os.getpid()))
+        with self._lock:
+            apps = list(self._apps.values())
+        for app in apps:
+            self._call(_registration(app))
         for link in links:
-            ended = _lost_session(link, reason)
-            if ended is not None:
-                link.mirror(ended)
-                self._delivery.post(partial(link.deliver, ended), link.loop)
+            warned = link.session_id in self._warned
+            claim = p.Reclaim(
+                id=0, app_id=link.app.app_id, session_id=link.session_id, warned=warned
+            )
+            if self._call(claim) == "gone":
+                self._end_here(link, "the daemon restarted and no longer knew it")
+        log.info("reconnected to the daemon at %s; %d sessions taken back", path, len(links))
+
+    def _end_here(self, link: SessionLink, reason: str) -> None:
+        """End a session here, as the daemon would have (ERROR, UNKNOWN)."""
+        with self._lock:
+            self._links.pop(link.session_id, None)
+        ended = _lost_session(link, reason)
+        if ended is not None:
+            link.mirror(ended)
+            self._delivery.post(partial(link.deliver, ended), link.loop)
 
     def close(self, timeout: float = EXIT_TIMEOUT) -> None:
         """Close the connection (the daemon treats this process's apps as exited) and deliver
@@ -353,6 +451,7 @@ class DaemonClient:
         if self._closed:
             return
         self._closed = True
+        self._closing.set()
         with contextlib.suppress(OSError):
             self._sock.shutdown(socket.SHUT_RDWR)
         self._reader.join(timeout)
@@ -363,6 +462,29 @@ class DaemonClient:
     @property
     def closed(self) -> bool:
         return self._closed
+
+
+def _connected(path: str) -> socket.socket:
+    """A socket connected to the daemon at `path`, or `DaemonUnavailable`."""
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        sock.connect(path)
+    except OSError as error:
+        sock.close()
+        raise DaemonUnavailable(f"cannot connect to the daemon at {path}: {error}") from None
+    sock.settimeout(REPLY_TIMEOUT)  # a daemon that stops mid-frame is lost, not waited for
+    return sock
+
+
+def _registration(app: AppRecord) -> p.RegisterApp:
+    mode = None if app.mode is None else app.mode.value
+    launch = None if app.launch is None else list(app.launch)
+    return p.RegisterApp(id=0, app_id=app.app_id, mode=mode, launch=launch, state=int(app.state))
+
+
+def _live(link: SessionLink) -> bool:
+    """Whether the session of `link` is scheduled or running (worth claiming back)."""
+    return getattr(link.owner, "state", None) in (SessionState.SCHEDULED, SessionState.RUNNING)
 
 
 def _with_id(request: Any, request_id: int) -> Any:
@@ -403,3 +525,26 @@ def _lost_session(link: SessionLink, reason: str) -> SessionInvalidated | None:
 def _hand_over(app: AppRecord, link: SessionLink) -> None:
     if not link.detached:
         app.hand_over(link.owner)
+
+
+def ask_auto_launch(app_id: str) -> bool:
+    """Ask the user once whether the daemon may launch the app for its alarms: on the
+    terminal when this process has one, else the answer is no (logged, with how to say yes)."""
+    import sys
+
+    if sys.stdin is None or not sys.stdin.isatty() or not sys.stderr.isatty():
+        log.warning(
+            "auto-launch for %s: no terminal to ask the user on, so it is declined; allow it "
+            "with `xrs apps reset %s` and ask again from a terminal",
+            app_id,
+            app_id,
+        )
+        return False
+    prompt = (
+        f"Allow extended-runtime to start {app_id} when its alarm is due, if it is not "
+        "running? [y/N] "
+    )
+    sys.stderr.write(prompt)
+    sys.stderr.flush()
+    answer = sys.stdin.readline().strip().lower()
+    return answer in ("y", "yes")

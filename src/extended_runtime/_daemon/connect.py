@@ -20,17 +20,16 @@ import os
 import threading
 from collections.abc import Mapping
 
+from .._api.app import launched_for
 from .._api.port import HostPort
 from .._core.errors import SessionUsageError
 
-__all__ = ["HOST_VARIABLE", "LAUNCHED_FOR", "choose", "default_host"]
+__all__ = ["HOST_VARIABLE", "choose", "default_host"]
 
 log = logging.getLogger("extended_runtime")
 
 #: The environment variable that forces the host: `auto`, `daemon` or `embedded`.
 HOST_VARIABLE = "XRS_HOST"
-#: Set by the daemon in the environment of an app it launches: the session it is for.
-LAUNCHED_FOR = "XRS_LAUNCHED_FOR"
 
 _chosen: list[HostPort] = []
 _lock = threading.Lock()
@@ -52,8 +51,8 @@ def choose(env: Mapping[str, str]) -> HostPort:
             f"{HOST_VARIABLE}={env.get(HOST_VARIABLE)!r} is not a host: "
             "use auto, daemon or embedded"
         )
-    launched_for = env.get(LAUNCHED_FOR) or None
-    if wanted == "embedded" and launched_for is None:
+    launched = launched_for(env)
+    if wanted == "embedded" and launched is None:
         return _embedded("XRS_HOST=embedded")
     from .status import find_daemon
 
@@ -62,13 +61,13 @@ def choose(env: Mapping[str, str]) -> HostPort:
         from .client import DaemonClient, DaemonUnavailable
 
         try:
-            client = DaemonClient(status.socket, launched_for=launched_for)
+            client = DaemonClient(status.socket, launched_for=launched)
         except DaemonUnavailable as error:
             why = str(error)
         else:
             log.info("sessions run in the daemon (pid %d, %s)", status.pid, status.socket)
             return client
-    if wanted == "daemon" or launched_for is not None:
+    if wanted == "daemon" or launched is not None:
         from .client import DaemonUnavailable
 
         raise DaemonUnavailable(

@@ -15,29 +15,43 @@ closes (the app exited, or was killed: the socket closes with the process), the 
 `app_exited`, and its sessions go on as DESIGN.md's "App exits" row says. A new connection of
 the app is a launch (`app_launched`), which hands it the sessions it has no object for.
 
-What the daemon keeps outlives it: the store (SQLite) holds every session's record and the
-apps' declarations. At start-up `recover` registers the known apps as absent, puts every
-scheduled session back on its date (a date that passed while the daemon was down starts at once,
-late, as after a suspend) and ends the sessions that were running with ERROR, UNKNOWN: their
-budget and their process cannot be vouched for across the restart. Stopping the daemon does not
-end its sessions (they wait in the store for the next daemon); the keep-awake dies with the
-process, as it must.
+What the daemon keeps outlives it: the store (SQLite) holds every session's record, the apps'
+declarations and the user's answers about them. At start-up `recover` registers the known apps
+as absent (with their answers) and puts every scheduled session back on its date (a date that
+passed while the daemon was down starts at once, late, as after a suspend). Sessions that were
+running wait `RECLAIM_GRACE` seconds for the process that holds them, which reconnects as soon
+as the new daemon serves, to claim them back (`reclaim`): they run on to their expiration date,
+their budget counted all along, or end EXPIRED if it passed; the ones nobody claims end with
+ERROR, UNKNOWN. A scheduled session claimed back is its process's own again, so its start goes
+to that process rather than being handed over. Stopping the daemon does not end its sessions
+(they wait in the store for the next daemon); the keep-awake dies with the process, as it must.
+
+Apps the user declares (`declare`, `xrs apps register`) have a command the daemon runs when one
+of their alarms is due and they are not running, if the user allowed it (`_launch`), with
+`XRS_LAUNCHED_FOR` naming the session; the new process connects and is handed it.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import subprocess
+import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
-from functools import partial
 from typing import TYPE_CHECKING, Any, Protocol
 
+from .._api.app import LAUNCHED_FOR
 from .._api.port import AppRecord, SessionLink
 from .._backends.select import Backends
+from .._backends.threads import start_thread
 from .._core.clock import Clock
+from .._core.engine import KeptApp
 from .._core.enums import (
+    FRONTMOST_TYPES,
     ApplicationState,
+    AutoLaunchAuthorizationStatus,
     ErrorCode,
     HapticType,
     InvalidationReason,
@@ -45,7 +59,11 @@ from .._core.enums import (
     SessionType,
 )
 from .._core.events import (
+    AlarmEndedSilently,
+    AlarmsAllowed,
+    AlarmsDisabled,
     AlertPlayed,
+    AutoLaunchAnswered,
     Event,
     Output,
     SessionEvent,
@@ -54,16 +72,27 @@ from .._core.events import (
 )
 from .._core.policy import Policy
 from .._core.records import FOLDED, SessionRecord
-from .._hosts.base import always_spaced, keep_record
+from .._hosts.base import CannotLaunch, always_spaced, keep_record
 from .._hosts.effects import Job
 from .._hosts.embedded import EmbeddedHost
 
 if TYPE_CHECKING:
     from .._backends.sqlite import SqliteStore
 
-__all__ = ["DaemonHost", "Peer", "RemoteLink"]
+__all__ = ["DaemonHost", "Manifest", "Peer", "RemoteLink"]
 
 log = logging.getLogger("extended_runtime")
+
+#: How many ended sessions the daemon remembers, for an `invalidate()` that crossed the ending
+#: on its way (it comes within one round trip; ten thousand is far more than enough).
+ENDED_KEPT = 10_000
+
+#: How long sessions that ran when the last daemon stopped wait for their process to claim them
+#: back (seconds): it reconnects as soon as the new daemon serves.
+RECLAIM_GRACE = 10.0
+
+#: The app-level events that change what the store keeps of an app.
+_APP_ANSWERS = (AlarmEndedSilently, AlarmsAllowed, AlarmsDisabled, AutoLaunchAnswered)
 
 #: How long staged records and audit events may wait for their commit (seconds); a scheduled
 #: session does not wait: its request commits before it is acknowledged.
@@ -134,7 +163,10 @@ class DaemonHost(EmbeddedHost):
         store: SqliteStore | None = None,
         clock: Clock | None = None,
         effect_timeout: float = 5.0,
+        pids: dict[str, int] | None = None,
     ) -> None:
+        """`pids`: where the host keeps each connected app's process id (shared with the CPU
+        source that reads those processes, `cpu.PeerCpu`)."""
         super().__init__(policy, clock=clock, backends=backends, effect_timeout=effect_timeout)
         self._app_store = store
         if store is not None:
@@ -146,50 +178,197 @@ class DaemonHost(EmbeddedHost):
             )
         #: The connections that registered each app (alive while any does).
         self._holders: dict[str, set[Peer]] = {}
+        #: Sessions that ran when the last daemon stopped, until their process claims them
+        #: back or `RECLAIM_GRACE` passes.
+        self._reclaimable: dict[str, SessionRecord] = {}
+        self._unclaimed = threading.Condition()
+        #: The sessions that ended last, oldest first (a late `invalidate()` has no effect).
+        self._ended: dict[str, None] = {}
+        #: Sessions handed to a connection that has not set their delegate yet.
+        self._handed_to: dict[str, Peer] = {}
+        #: The working folder of each app the user declared with one (`xrs apps register`).
+        self._cwd: dict[str, str] = {}
         #: The apps' processes by connection, for CPU budgets and `xrs status`.
-        self.pids: dict[str, int] = {}
+        self.pids: dict[str, int] = {} if pids is None else pids
 
     # ------------------------------------------------------------------ recovery
 
     def recover(self, apps: dict[str, dict[str, Any]], live: list[SessionRecord]) -> int:
         """Take back what a previous daemon left in the store (see the module's theory);
         returns how many scheduled sessions wait again."""
-        waiting = 0
 
         def command() -> list[Output]:
-            nonlocal waiting
             now = self.now
-            for app_id, body in apps.items():
-                self._restore_app(app_id, body)
+            kept = [self._restored(app_id, body) for app_id, body in apps.items()]
+            kept += [self._restored(r.app_id, {}) for r in live if r.app_id not in self._apps]
+            scheduled = [
+                (record.session_id, record.app_id, record.start_date)
+                for record in live
+                if record.state is SessionState.SCHEDULED and record.start_date is not None
+            ]
             outputs: list[Output] = []
+            alarms: list[SessionRecord] = []
             for record in live:
-                if record.app_id not in self._apps:
-                    self._restore_app(record.app_id, {})
                 if record.state is SessionState.SCHEDULED and record.start_date is not None:
-                    outputs += self.engine.restore_scheduled(
-                        record.session_id, record.app_id, record.start_date, now
-                    )
-                    waiting += 1
-                else:
+                    continue
+                if not _resumable(record):
                     outputs.append(_ended_by_restart(record, now))
+                elif record.session_type is SessionType.SMART_ALARM:
+                    alarms.append(record)  # rung at once: an alarm is never silently lost
+                else:
+                    self._reclaimable[record.session_id] = record
+            outputs += self.engine.restore(kept, scheduled, now)
+            for record in alarms:
+                outputs += self._resume(record, now, warned=True)
             return outputs
 
         self._command(command)
-        return waiting
+        if self._reclaimable:
+            start_thread(self._end_unclaimed, name="xrs-reclaim")
+        return self.engine.scheduled_count()
 
-    def _restore_app(self, app_id: str, body: dict[str, Any]) -> None:
-        mode = body.get("mode")
-        launch = body.get("launch")
-        record = AppRecord(
-            app_id,
-            SessionType(mode) if isinstance(mode, str) else None,
-            tuple(str(part) for part in launch) if isinstance(launch, list) else None,
-            ApplicationState.BACKGROUND,
-        )
+    def _end_unclaimed(self) -> None:
+        """After `RECLAIM_GRACE`, the sessions no process claimed back end (ERROR, UNKNOWN)."""
+        with self._unclaimed:
+            self._clock.wait(self._unclaimed, RECLAIM_GRACE)
+        if self._stopping:
+            return  # they wait in the store for the next daemon
+
+        def command() -> list[Output]:
+            left, self._reclaimable = self._reclaimable, {}
+            return [_ended_by_restart(record, self.now) for record in left.values()]
+
+        self._feed(command)
+
+    def reclaim(self, peer: Peer, app: AppRecord, session_id: str, *, warned: bool) -> str:
+        """The process that holds a session takes it back after this daemon started in the
+        last one's place: `scheduled` (it waits for its date, this process's own again),
+        `running` (it runs on, its budget counted all along), or `gone` (it ended meanwhile,
+        or is unknown: the process ends it itself)."""
+        answer = "gone"
+
+        def command() -> list[Output]:
+            nonlocal answer
+            link = RemoteLink(session_id, app, peer)
+            if self.engine.reclaim_waiting(session_id, app.app_id):
+                self._attach(link)
+                answer = "scheduled"
+                return []
+            held = self._links.get(session_id)
+            if isinstance(held, RemoteLink) and held.peer is peer:
+                answer = "running"  # an alarm the daemon rang: handed over at registration
+                return []
+            record = self._reclaimable.get(session_id)
+            if record is None or record.app_id != app.app_id:
+                return []
+            del self._reclaimable[session_id]
+            self._attach(link)
+            answer = "running"
+            return self._resume(record, self.now, warned=warned)
+
+        self._command(command)
+        return answer
+
+    def _restored(self, app_id: str, body: dict[str, Any]) -> KeptApp:
+        """The app a store's body describes, known again to this host (with no process)."""
+        manifest = _manifest(app_id, body)
+        record = AppRecord(app_id, manifest.mode, manifest.launch, ApplicationState.BACKGROUND)
         record.host = self
         self._apps[app_id] = record
-        self.engine.register_app(app_id, record.mode, state=record.state, tree=f"app:{app_id}")
-        self.engine.app_absent(app_id)
+        if manifest.cwd is not None:
+            self._cwd[app_id] = manifest.cwd
+        return _kept(app_id, body, record.mode, record.launch is not None)
+
+    def _resume(self, record: SessionRecord, now: datetime, *, warned: bool) -> list[Output]:
+        assert record.session_type is not None and record.started_at is not None  # `_resumable`
+        return self.engine.resume_running(
+            record.session_id,
+            record.app_id,
+            record.session_type,
+            now,
+            started_at=record.started_at,
+            expires_at=record.expiration_date,
+            warned=warned,
+        )
+
+    def declare(self, manifest: Manifest) -> None:
+        """`xrs apps register`: the user declares an app the daemon may launch (its mode,
+        command and working folder); an app already known takes the new declaration."""
+
+        def command() -> list[Output]:
+            app_id = manifest.app_id
+            if manifest.cwd is not None:
+                self._cwd[app_id] = manifest.cwd
+            else:
+                self._cwd.pop(app_id, None)
+            known = self._apps.get(app_id)
+            if known is None:
+                record = AppRecord(
+                    app_id, manifest.mode, manifest.launch, ApplicationState.BACKGROUND
+                )
+                record.host = self
+                self._apps[app_id] = record
+                kept = KeptApp(app_id, manifest.mode, manifest.launch is not None)
+                outputs = self.engine.restore([kept], [], self.now)
+            else:
+                known.mode, known.launch = manifest.mode, manifest.launch
+                self._reregister(known)
+                outputs = []
+            self._keep_app(app_id)
+            return outputs
+
+        self._command(command)
+
+    def forget(self, app_id: str) -> bool:
+        """`xrs apps remove`: the daemon forgets an app's declaration; it stays known (and
+        its sessions go on) while a process of it is connected. Whether it was declared."""
+        with self._lock:
+            declared = self._app_store is not None and app_id in self._app_store.apps()
+            self._cwd.pop(app_id, None)
+        if self._app_store is not None:
+            self._app_store.delete_app(app_id)
+        return declared
+
+    def set_policy(self, app_id: str, action: str) -> None:
+        """`xrs apps ACTION APP` (`protocol.PolicyAction`)."""
+        engine = self.engine
+
+        def command() -> list[Output]:
+            if app_id not in self._apps:
+                raise ValueError(
+                    f"no app {app_id!r} is known to the daemon: `xrs apps list` shows them, "
+                    "`xrs apps register` declares one"
+                )
+            now = self.now
+            if action == "allow":
+                outputs = [
+                    *engine.set_approved(app_id, True, now),
+                    *engine.allow_alarms(app_id, now),
+                ]
+            elif action == "deny":
+                outputs = engine.set_approved(app_id, False, now)
+            elif action == "disable-alarms":
+                outputs = engine.set_alarms_disabled(app_id, True, now)
+            elif action in ("allow-launch", "deny-launch"):
+                outputs = engine.answer_auto_launch(app_id, action == "allow-launch", now)
+            elif action == "reset":
+                outputs = engine.reset_app(app_id, now)
+            else:
+                raise ValueError(
+                    f"unknown app policy {action!r}: allow, deny, disable-alarms, reset"
+                )
+            self._keep_app(app_id)
+            return outputs
+
+        self._command(command)
+
+    def apps(self) -> list[dict[str, Any]]:
+        """Every app the daemon knows, with the user's answers, for `xrs apps list`."""
+        with self._lock:
+            return [
+                {**self._body(app_id), "app_id": app_id, "running": app_id in self.pids}
+                for app_id in sorted(self._apps)
+            ]
 
     # ------------------------------------------------------------------ connections
 
@@ -198,6 +377,8 @@ class DaemonHost(EmbeddedHost):
 
         def command() -> list[Output]:
             known = self._apps.get(record.app_id)
+            if known is not None and record.launch is None:
+                record.launch = known.launch  # the user's manifest names the command
             holders = self._holders.setdefault(record.app_id, set())
             outputs: list[Output] = []
             if known is None:
@@ -213,7 +394,7 @@ class DaemonHost(EmbeddedHost):
             self.pids[record.app_id] = peer.pid
             known.state = record.state
             outputs += self.engine.set_app_state(record.app_id, record.state, self.now)
-            self._keep_app(known)
+            self._keep_app(record.app_id)
             return outputs
 
         self._command(command)
@@ -222,20 +403,31 @@ class DaemonHost(EmbeddedHost):
     def _redeclare(self, known: AppRecord, record: AppRecord) -> None:
         """An absent app comes back, possibly with a new declaration (a new version)."""
         known.mode, known.launch = record.mode, record.launch
+        self._reregister(known)
+
+    def _reregister(self, app: AppRecord) -> None:
         self.engine.register_app(
-            known.app_id, known.mode, launchable=self._can_launch(known), tree=self._tree(known)
+            app.app_id, app.mode, launchable=self._can_launch(app), tree=self._tree(app)
         )
 
-    def _keep_app(self, app: AppRecord) -> None:
-        store = self._app_store
-        if store is None:
-            return
-        body: dict[str, object] = {
+    def _body(self, app_id: str) -> dict[str, Any]:
+        """What the store keeps of an app: its manifest and the user's answers."""
+        app, kept = self._apps[app_id], self.engine.kept_app(app_id)
+        return {
             "mode": None if app.mode is None else app.mode.value,
             "launch": None if app.launch is None else list(app.launch),
+            "cwd": self._cwd.get(app_id),
+            "auto_launch": int(kept.auto_launch),
+            "approved": kept.approved,
+            "alarms_disabled": kept.alarms_disabled,
+            "silent": kept.silent,
         }
-        keep = partial(store.put_app, app.app_id, body, self.now)
-        self._effects.submit("store", Job("store", store.name, keep, app.app_id))
+
+    def _keep_app(self, app_id: str) -> None:
+        """Stage the app's body in the store (under the lock: staging is in memory)."""
+        if self._app_store is not None:
+            self._app_store.put_app(app_id, self._body(app_id), self.now)
+            self._effects.set("commit", True)
 
     def disconnect(self, peer: Peer, app_ids: list[str]) -> None:
         """A connection closed: each app it was the last holder of has exited."""
@@ -249,12 +441,43 @@ class DaemonHost(EmbeddedHost):
                 holders.discard(peer)
                 if holders:
                     continue
+                for session_id in [sid for sid, to in self._handed_to.items() if to is peer]:
+                    del self._handed_to[session_id]  # handed again at the next launch
                 self._drop_links(app_id)
                 self.pids.pop(app_id, None)
                 outputs += self.engine.app_exited(app_id, self.now)
             return outputs
 
         self._feed(command)
+
+    def delegate_set_by(self, peer: Peer, session_id: str) -> None:
+        """A session handed to `peer` got a delegate there: the engine forgets what it kept
+        for it (ended ones included). Any other connection is refused."""
+        with self._lock:
+            if self._handed_to.get(session_id) is not peer:
+                raise ValueError(f"session {session_id!r} was not handed to this connection")
+            del self._handed_to[session_id]
+        self._command(lambda: self.engine.delegate_attached(session_id, self.now))
+
+    def invalidate(self, link: SessionLink) -> None:
+        """`invalidate()`, unless the session already ended here: a client may send it while
+        the event saying so is on its way to it, and on an INVALID session it has no effect."""
+
+        def command() -> list[Output]:
+            if link.session_id in self._ended:
+                return []
+            self._attach(link)
+            return self.engine.invalidate(link.session_id, link.app.app_id, self.now)
+
+        self._command(command)
+
+    def _on_invalidated(self, event: SessionInvalidated) -> None:
+        super()._on_invalidated(event)
+        if not event.refused:
+            ended = self._ended
+            ended[event.session_id] = None
+            if len(ended) > ENDED_KEPT:
+                del ended[next(iter(ended))]
 
     def link_of(self, session_id: str) -> SessionLink | None:
         """The link that hears a live session's events, if any."""
@@ -278,6 +501,8 @@ class DaemonHost(EmbeddedHost):
         if store is not None:
             if isinstance(event, FOLDED):
                 keep_record(store, event)
+            elif isinstance(event, _APP_ANSWERS):
+                self._keep_app(event.app_id)
             store.record(event)
             self._effects.set("commit", True)
         super()._submit_audit(event)
@@ -314,6 +539,17 @@ class DaemonHost(EmbeddedHost):
             )
         self._command(lambda: self.engine.user_stop(session_id, self.now))
         return live
+
+    def stored_auto_launch(self, app: AppRecord) -> AutoLaunchAuthorizationStatus | None:
+        """The user's stored auto-launch answer, or `None` when they must be asked now
+        (raises `ExtendedRuntimeSessionError` as Apple's call does)."""
+        with self._lock:
+            return self.engine.request_auto_launch(app.app_id, self.now)
+
+    def answer_auto_launch(self, app: AppRecord, allow: bool) -> AutoLaunchAuthorizationStatus:
+        """The user answered the auto-launch question (asked by the app's process)."""
+        self._command(lambda: self.engine.answer_auto_launch(app.app_id, allow, self.now))
+        return self.engine.auto_launch_status(app.app_id)
 
     def allow(self, app_id: str) -> None:
         """The user allows an app's alarms again."""
@@ -353,10 +589,40 @@ class DaemonHost(EmbeddedHost):
         self._attach(link)
         if event.state is SessionState.INVALID:
             del self._links[event.session_id]
+        self._handed_to[event.session_id] = peer
         peer.push(event)
+
+    def _can_launch(self, app: AppRecord) -> bool:
+        return app.launch is not None
+
+    def _launch(self, app: AppRecord, session_id: str) -> None:
+        """Start the app's declared command (runs on the launch channel). It connects, says
+        which session it was launched for, and the engine hands that session over; one that
+        sets no delegate in time ends (`Policy.relaunch_delegate_timeout`)."""
+        if app.launch is None:
+            raise CannotLaunch(f"{app.app_id} declares no launch command")
+        env = dict(os.environ, XRS_APP_ID=app.app_id, XRS_HOST="daemon")
+        env[LAUNCHED_FOR] = session_id
+        if app.mode is not None:
+            env["XRS_BACKGROUND_MODE"] = app.mode.value
+        try:
+            subprocess.Popen(
+                app.launch,
+                cwd=self._cwd.get(app.app_id),
+                env=env,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,  # a signal to the daemon's group does not reach it
+            )
+        except OSError as error:
+            raise CannotLaunch(
+                f"launching {app.app_id} ({list(app.launch)}) failed: {error}"
+            ) from None
+        log.info("launched %s for session %s", app.app_id, session_id)
 
     def _stop_engine(self, message: str) -> None:
         """Sessions outlive the daemon: they wait in the store for the next one."""
+        with self._unclaimed:
+            self._unclaimed.notify_all()
         log.info("the daemon stops (%s); its sessions wait in the store", message)
 
 
@@ -369,9 +635,29 @@ def _newest(holders: set[Peer], session_id: str) -> Peer:
     return max(holders, key=lambda peer: peer.serial)
 
 
+def _resumable(record: SessionRecord) -> bool:
+    """Whether a session that ran can run on under the next daemon (its start is known)."""
+    return (
+        record.state is SessionState.RUNNING
+        and record.started_at is not None
+        and record.session_type is not None
+    )
+
+
 def _ended_by_restart(record: SessionRecord, now: datetime) -> SessionInvalidated:
-    """A session that ran when the previous daemon stopped ends: neither its budget nor its
-    process can be vouched for across the restart."""
+    """A session that ran when the previous daemon stopped, and that no process claimed back,
+    ends as DESIGN.md's "App exits" row says: a frontmost one with RESIGNED_FRONTMOST, another
+    with ERROR, UNKNOWN."""
+    if record.session_type in FRONTMOST_TYPES:
+        return SessionInvalidated(
+            at=now,
+            app_id=record.app_id,
+            session_id=record.session_id,
+            state=SessionState.INVALID,
+            session_type=record.session_type,
+            previous_state=record.state,
+            reason=InvalidationReason.RESIGNED_FRONTMOST,
+        )
     return SessionInvalidated(
         at=now,
         app_id=record.app_id,
@@ -381,5 +667,47 @@ def _ended_by_restart(record: SessionRecord, now: datetime) -> SessionInvalidate
         previous_state=record.state,
         reason=InvalidationReason.ERROR,
         error_code=ErrorCode.UNKNOWN,
-        message=f"the daemon stopped while it ran (pid {os.getpid()} took over)",
+        message=f"the daemon stopped while it ran, and its app did not claim it back from the "
+        f"next one (pid {os.getpid()})",
     )
+
+
+@dataclass(frozen=True, slots=True)
+class Manifest:
+    """An app as the user declares it to the daemon (`xrs apps register`)."""
+
+    app_id: str
+    mode: SessionType | None
+    launch: tuple[str, ...] | None = None
+    cwd: str | None = None
+
+
+def _manifest(app_id: str, body: dict[str, Any]) -> Manifest:
+    """The manifest in a store's body of an app (fields of the wrong type are left out)."""
+    launch, cwd = body.get("launch"), body.get("cwd")
+    return Manifest(
+        app_id,
+        _MODES.get(body.get("mode")),  # type: ignore[arg-type]
+        tuple(str(part) for part in launch) if isinstance(launch, list) and launch else None,
+        cwd if isinstance(cwd, str) else None,
+    )
+
+
+def _kept(app_id: str, body: dict[str, Any], mode: SessionType | None, launchable: bool) -> KeptApp:
+    """The user's answers about an app, from a store's body."""
+    silent = body.get("silent", 0)
+    return KeptApp(
+        app_id,
+        mode,
+        launchable,
+        _AUTO.get(body.get("auto_launch"), AutoLaunchAuthorizationStatus.UNKNOWN),  # type: ignore[arg-type]
+        body.get("approved", True) is not False,
+        body.get("alarms_disabled", False) is True,
+        silent if type(silent) is int and silent >= 0 else 0,
+    )
+
+
+#: The values a store's body may hold, read without calling the enums (a restart reads one
+#: body per app it knows).
+_MODES = {kind.value: kind for kind in SessionType}
+_AUTO = {int(status): status for status in AutoLaunchAuthorizationStatus}

@@ -56,6 +56,7 @@ def serve(
     """Run the daemon until `stop` is set or SIGTERM / SIGINT arrives; returns an exit status."""
     from .._backends.select import embedded_backends
     from .._backends.sqlite import SqliteStore
+    from .cpu import PeerCpu
     from .host import DaemonHost
     from .server import Server
 
@@ -65,8 +66,9 @@ def serve(
     try:
         paths.ensure_private_dir(paths.state_dir(env))
         store = SqliteStore(paths.database_path(env), audit_commits=False)
-        backends = replace(embedded_backends(), store=None)
-        host = DaemonHost(policy, backends=backends, store=store)
+        pids: dict[str, int] = {}
+        backends = replace(embedded_backends(), store=None, cpu=PeerCpu(pids.get))
+        host = DaemonHost(policy, backends=backends, store=store, pids=pids)
         waiting = host.recover(store.apps(), store.live())
         log.info("recovered %d scheduled sessions from %s", waiting, paths.database_path(env))
         server = Server(host, str(paths.socket_path(env)))

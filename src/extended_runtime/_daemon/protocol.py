@@ -26,30 +26,36 @@ from __future__ import annotations
 import socket
 import struct
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import msgspec
 
 from .status import PROTOCOL_VERSION
 
 __all__ = [
+    "ASK",
     "MAX_FRAME",
     "PROTOCOL_VERSION",
     "AllowAlarms",
+    "AppPolicy",
+    "Apps",
     "AutoLaunch",
+    "Declare",
     "DelegateSet",
     "Error",
+    "Forget",
     "FrameError",
     "Hello",
     "Invalidate",
     "NextAlert",
     "NotifyUser",
     "Pause",
+    "PolicyAction",
     "Push",
+    "Reclaim",
     "RegisterApp",
     "Reply",
     "Request",
-    "SessionInfo",
     "SetAppState",
     "Start",
     "StartAt",
@@ -64,6 +70,10 @@ __all__ = [
 
 #: The largest frame either side accepts (bytes of body): far above any real message.
 MAX_FRAME = 1 << 20
+#: What the user can say about an app (`xrs apps ACTION APP`).
+PolicyAction = Literal["allow", "deny", "disable-alarms", "allow-launch", "deny-launch", "reset"]
+#: `AutoLaunch`'s reply when the user must be asked.
+ASK = -1
 #: The length prefix.
 HEADER = struct.Struct(">I")
 
@@ -146,8 +156,23 @@ class DelegateSet(_Message, frozen=True, tag="delegate-set"):
 
 
 class AutoLaunch(_Message, frozen=True, tag="auto-launch"):
+    """Apple's `requestAutoLaunchAuthorizationStatus`. Without `answer` the reply is the
+    stored status, or `ASK` when the user must be asked (the client asks, then sends the
+    answer)."""
+
     id: int
     app_id: str
+    answer: bool | None = None
+
+
+class Reclaim(_Message, frozen=True, tag="reclaim"):
+    """After the daemon restarted, the process that holds a session takes it back. `warned`:
+    it heard `will_expire` already. The reply: `scheduled`, `running` or `gone`."""
+
+    id: int
+    app_id: str
+    session_id: str
+    warned: bool = False
 
 
 class Status(_Message, frozen=True, tag="status"):
@@ -177,6 +202,37 @@ class AllowAlarms(_Message, frozen=True, tag="allow-alarms"):
     app_id: str
 
 
+class Declare(_Message, frozen=True, tag="declare"):
+    """`xrs apps register`: the user declares an app the daemon may launch."""
+
+    id: int
+    app_id: str
+    mode: str | None
+    launch: list[str] | None
+    cwd: str | None = None
+
+
+class Forget(_Message, frozen=True, tag="forget"):
+    """`xrs apps remove`: the daemon forgets an app's declaration."""
+
+    id: int
+    app_id: str
+
+
+class AppPolicy(_Message, frozen=True, tag="policy"):
+    """`xrs apps ACTION APP`: see `PolicyAction`."""
+
+    id: int
+    app_id: str
+    action: PolicyAction
+
+
+class Apps(_Message, frozen=True, tag="apps"):
+    """`xrs apps list`: every app the daemon knows, with the user's answers."""
+
+    id: int
+
+
 Request = (
     Hello
     | RegisterApp
@@ -192,18 +248,12 @@ Request = (
     | Stop
     | Pause
     | AllowAlarms
+    | Declare
+    | Forget
+    | AppPolicy
+    | Apps
+    | Reclaim
 )
-
-
-class SessionInfo(msgspec.Struct, frozen=True):
-    """A live session, as `xrs status` shows it."""
-
-    session_id: str
-    app_id: str
-    session_type: str | None
-    state: int
-    start_date: datetime | None
-    expiration_date: datetime | None
 
 
 class Reply(_Message, frozen=True, tag="reply"):

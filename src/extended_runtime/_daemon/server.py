@@ -48,7 +48,7 @@ from .._core.enums import ApplicationState, HapticType, SessionType
 from .._core.errors import ExtendedRuntimeSessionError, SessionUsageError
 from .._core.events import SessionEvent
 from . import protocol as p
-from .host import DaemonHost
+from .host import DaemonHost, Manifest
 
 __all__ = ["Connection", "Server"]
 
@@ -215,6 +215,11 @@ class Server:
             p.Stop: self._stop,
             p.Pause: self._pause,
             p.AllowAlarms: self._allow,
+            p.Declare: self._declare,
+            p.Forget: self._forget,
+            p.AppPolicy: self._policy,
+            p.Apps: self._apps,
+            p.Reclaim: self._reclaim,
         }
 
     # ------------------------------------------------------------------ lifetime
@@ -355,7 +360,7 @@ class Server:
         self.host.answer_alert(request.session_id, request.sequence, request.delay, haptic)
 
     def _delegate_set(self, connection: Connection, request: p.DelegateSet) -> None:
-        self.host.delegate_set(self._own_link(connection, request.session_id))
+        self.host.delegate_set_by(connection, request.session_id)
 
     def _own_link(self, connection: Connection, session_id: str) -> SessionLink:
         """The link of a live session this connection holds; else the request is refused."""
@@ -365,8 +370,12 @@ class Server:
         return link
 
     def _auto_launch(self, connection: Connection, request: p.AutoLaunch) -> int:
+        """The stored answer, or `ASK`; with an answer, record it and return the status."""
         app = self._app(connection, request.app_id)
-        return int(self.host.request_auto_launch(app))
+        if request.answer is None:
+            status = self.host.stored_auto_launch(app)
+            return p.ASK if status is None else int(status)
+        return int(self.host.answer_auto_launch(app, request.answer))
 
     def _status(self, connection: Connection, request: p.Status) -> dict[str, Any]:
         rows = self.host.sessions()
@@ -390,6 +399,31 @@ class Server:
 
     def _allow(self, connection: Connection, request: p.AllowAlarms) -> None:
         self.host.allow(request.app_id)
+
+    # the user's word about an app is on disk before it is acknowledged, like a schedule
+
+    def _declare(self, connection: Connection, request: p.Declare) -> str | None:
+        launch = None if not request.launch else tuple(request.launch)
+        mode = None if request.mode is None else SessionType(request.mode)
+        manifest = Manifest(check_app_id(request.app_id), mode, launch, request.cwd)
+        self.host.declare(manifest)
+        return self.host.durable()
+
+    def _forget(self, connection: Connection, request: p.Forget) -> bool:
+        forgotten = self.host.forget(request.app_id)
+        self.host.durable()
+        return forgotten
+
+    def _policy(self, connection: Connection, request: p.AppPolicy) -> str | None:
+        self.host.set_policy(request.app_id, request.action)
+        return self.host.durable()
+
+    def _apps(self, connection: Connection, request: p.Apps) -> list[dict[str, Any]]:
+        return self.host.apps()
+
+    def _reclaim(self, connection: Connection, request: p.Reclaim) -> str:
+        app = self._app(connection, request.app_id)
+        return self.host.reclaim(connection, app, request.session_id, warned=request.warned)
 
 
 def _describe(error: Exception) -> str:
