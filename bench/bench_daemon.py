@@ -13,6 +13,11 @@ the machine's services when `scripts/services start` ran), used as apps use it:
   under 3x the echo's p50;
 * *throughput*: 16 client processes, each with its own app, run start + invalidate lifecycles
   for a few seconds; the figure is lifecycles per second over all of them. Target: 5,000/s;
+* *lateness*: the time issue's benchmark through the daemon: 10,000 smart alarms of 10,000
+  apps, due one per millisecond for 10 s, scheduled by one app process; each delegate records
+  how long after its start date `did_start` came (the daemon's timer, the push over the socket,
+  the client's delivery). The peer is APScheduler 3.11's `AsyncIOScheduler` with the same dates,
+  in this process after the daemon's run. Target: our p99 at most half of APScheduler's;
 * *restart*: a store holding 100,000 scheduled sessions (of 100,000 apps, written through the
   store as the daemon writes them) is opened by a fresh daemon; the figure is the time from
   starting the process to its status file saying it serves, and the number of scheduled
@@ -38,14 +43,24 @@ from extended_runtime import App, ExtendedRuntimeSession, SessionType
 from extended_runtime._daemon.client import DaemonClient
 from extended_runtime._daemon.status import find_daemon
 
-__all__ = ["main", "restart", "round_trips", "throughput"]
+__all__ = ["lateness", "main", "restart", "round_trips", "throughput"]
 
 ROOT = Path(__file__).resolve().parent.parent
 ROUNDS = 3000
 CLIENTS = 16
 SECONDS = 3.0
 RESTART_SESSIONS = 100_000
-TARGETS = {"round_trip_of_echo": 3.0, "lifecycles_per_s": 5000.0, "restart_s": 1.0}
+TARGETS = {
+    "round_trip_of_echo": 3.0,
+    "lifecycles_per_s": 5000.0,
+    "restart_s": 1.0,
+    "lateness_p99_of_apscheduler": 0.5,
+}
+ALARMS = 10_000
+SPACING = 0.001
+SCHEDULERS = 16  # threads of the app that schedule, so that their commits are shared
+LATENESS_LEAD = 3.0  # seconds between the end of the setup and the first alarm, roughly
+SETUP_PER_ALARM = 0.6e-3  # seconds of setup each alarm is allowed (a round trip and a commit)
 
 ECHO = """
 import socket, sys, threading
@@ -221,6 +236,59 @@ def restart(folder: Path, sessions: int = RESTART_SESSIONS) -> dict[str, Any]:
     return {"sessions": sessions, "ready_s": ready, "scheduled": scheduled}
 
 
+def lateness(folder: Path, count: int = ALARMS, spacing: float = SPACING) -> dict[str, Any]:
+    """`count` smart alarms, `spacing` seconds apart, scheduled through the daemon by one app
+    process (one connection, `count` apps, `SCHEDULERS` threads sharing the group commits):
+    how late `did_start` reaches each delegate, against APScheduler at the same spacing."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from bench_embedded_alarms import MIN_MARGIN, LatenessDelegate, _Recorder, run_apscheduler
+    from extended_runtime._core.clock import SystemClock
+
+    clock = SystemClock()
+    daemon = Daemon(folder / "lateness")
+    daemon.start()
+    client = daemon.client()
+    recorder = _Recorder(count)
+    try:
+        apps = [
+            App(f"org.bench.alarm{i:05d}", SessionType.SMART_ALARM, host=client)
+            for i in range(count)
+        ]
+        t0 = clock.now() + timedelta(seconds=LATENESS_LEAD + count * SETUP_PER_ALARM)
+        whens = [t0 + timedelta(seconds=i * spacing) for i in range(count)]
+
+        def schedule(index: int) -> None:
+            delegate = LatenessDelegate(recorder, whens[index])
+            ExtendedRuntimeSession(apps[index], delegate).start_at(whens[index])
+
+        with ThreadPoolExecutor(SCHEDULERS) as pool:
+            list(pool.map(schedule, range(count)))
+        margin = (t0 - clock.now()).total_seconds()
+        if margin < MIN_MARGIN:
+            raise SystemExit(f"the setup ended {margin:.3f} s before the first alarm")
+        if not recorder.done.wait(margin + count * spacing + 60):
+            raise SystemExit(f"only {len(recorder.samples)} of {count} alarms started")
+    finally:
+        client.close()
+        daemon.stop()
+    ours = _percentiles(recorder.samples)
+    peer = _percentiles(run_apscheduler(count, spacing).samples)
+    return {
+        "alarms": count,
+        "spacing_s": spacing,
+        "margin_s": margin,
+        "ours": ours,
+        "apscheduler": peer,
+        "ratio_p99": ours["p99_ms"] / peer["p99_ms"],
+    }
+
+
+def _percentiles(samples: list[float]) -> dict[str, float]:
+    ms = [sample * 1e3 for sample in samples]
+    return {"p50_ms": percentile(ms, 0.5), "p99_ms": percentile(ms, 0.99), "max_ms": max(ms)}
+
+
 def main() -> None:
     load_services()
     with tempfile.TemporaryDirectory() as name:
@@ -228,18 +296,21 @@ def main() -> None:
         trips = round_trips(folder)
         flow = throughput(folder)
         back = restart(folder)
+        late = lateness(folder)
     report(
         {
             "benchmark": "daemon",
             "round_trip": trips,
             "throughput": flow,
             "restart": back,
+            "lateness": late,
             "targets": TARGETS,
             "passed": {
                 "round_trip": trips["ratio"] < TARGETS["round_trip_of_echo"],
                 "throughput": flow["per_s"] >= TARGETS["lifecycles_per_s"],
                 "restart": back["ready_s"] < TARGETS["restart_s"]
                 and back["scheduled"] == back["sessions"],
+                "lateness": late["ratio_p99"] <= TARGETS["lateness_p99_of_apscheduler"],
             },
         }
     )

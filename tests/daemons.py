@@ -50,6 +50,13 @@ class Daemon:
             time.sleep(0.02)
         raise AssertionError(f"the daemon did not start:\n{self.log.read_text()}")
 
+    def run_to_the_end(self) -> subprocess.CompletedProcess[str]:
+        """Run a daemon that is expected to refuse to start; what it said, and its status."""
+        return subprocess.run(
+            [sys.executable, "-m", "extended_runtime", "daemon"],
+            env=self.env, capture_output=True, text=True, timeout=30, check=False,
+        )  # fmt: skip
+
     def kill(self, number: int = signal.SIGKILL) -> None:
         assert self.process is not None
         self.process.send_signal(number)

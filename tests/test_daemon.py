@@ -264,10 +264,11 @@ def test_a_restarted_daemon_gives_its_sessions_back_to_the_processes_that_hold_t
     daemon.start()
     app = daemon.app(HOLDS, "4", "7")
     assert app.stdout is not None
-    first = app.stdout.readline().split()  # did_start of the therapy session
-    holding = app.stdout.readline().split()
-    assert first[0] == "did_start" and holding[0] == "holding"
-    therapy, alarm = holding[1], holding[2]
+    # the therapy session's did_start (delegate thread) and the ids (main thread), either first
+    lines = sorted(app.stdout.readline().split() for _ in range(2))
+    assert [line[0] for line in lines] == ["did_start", "holding"], lines
+    therapy, alarm = lines[1][1], lines[1][2]
+    assert lines[0][1] == therapy
     daemon.kill()
     daemon.start()
     deadline = time.monotonic() + 10

@@ -64,10 +64,11 @@ def run_daemon(verbose: bool) -> int:
         stream=sys.stderr,
     )
     from .._backends.sqlite import StoreError
+    from .._daemon.config import ConfigError
 
     try:
         return serve()
-    except (RuntimeError, StoreError, OSError) as error:
+    except (RuntimeError, StoreError, ConfigError, OSError) as error:
         # another daemon holds the lock; the store is newer or not a database; a folder is
         # not ours or not a folder: each message says what to do
         print(f"xrs daemon: {error}", file=sys.stderr)

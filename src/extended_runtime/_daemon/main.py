@@ -6,8 +6,10 @@ Start-up is ordered so that a client never finds a daemon that cannot serve it:
 
 1. the runtime folder is made private (0700) and the single-instance lock taken (a second
    daemon of the same user says who runs and exits);
-2. the store is opened (a newer schema, or a file that is not a database, stops the daemon with
-   the store's message) and what the last daemon left is recovered into the engine;
+2. the configuration is read (`config.toml`: limits and budgets; one the daemon would
+   misread stops it with a message naming the key), the store is opened (a newer schema, or a
+   file that is not a database, stops the daemon with the store's message) and what the last
+   daemon left is recovered into the engine;
 3. the socket is bound (0600) and served;
 4. only then is the status file written, atomically: its presence says "ready".
 
@@ -21,11 +23,13 @@ daemon replaces the stale socket and status file.
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import logging
 import os
 import signal
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import replace
 from types import FrameType
 
@@ -56,20 +60,24 @@ def serve(
     """Run the daemon until `stop` is set or SIGTERM / SIGINT arrives; returns an exit status."""
     from .._backends.select import embedded_backends
     from .._backends.sqlite import SqliteStore
+    from .config import load_policy
     from .cpu import PeerCpu
     from .host import DaemonHost
     from .server import Server
 
     stop = stop if stop is not None else threading.Event()
+    if policy is None:
+        policy = load_policy(paths.config_path(env))
     runtime = paths.ensure_private_dir(paths.runtime_dir(env))
     lock = claim_single_instance(runtime)
     try:
         paths.ensure_private_dir(paths.state_dir(env))
-        store = SqliteStore(paths.database_path(env), audit_commits=False)
         pids: dict[str, int] = {}
         backends = replace(embedded_backends(), store=None, cpu=PeerCpu(pids.get))
-        host = DaemonHost(policy, backends=backends, store=store, pids=pids)
-        waiting = host.recover(store.apps(), store.live())
+        with _kept_out_of_collection():
+            store = SqliteStore(paths.database_path(env), audit_commits=False)
+            host = DaemonHost(policy, backends=backends, store=store, pids=pids)
+            waiting = host.recover(store.apps(), store.live())
         log.info("recovered %d scheduled sessions from %s", waiting, paths.database_path(env))
         server = Server(host, str(paths.socket_path(env)))
         server.listen()
@@ -95,6 +103,20 @@ def serve(
         return 0
     finally:
         os.close(lock)
+
+
+@contextlib.contextmanager
+def _kept_out_of_collection() -> Iterator[None]:
+    """Loading the store and recovering makes an object or more per session, all of which live
+    as long as the daemon: the cyclic garbage collector is paused meanwhile (with a hundred
+    thousand sessions, each of its passes would walk them all again) and they are frozen out
+    of its later passes afterwards."""
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.freeze()
+        gc.enable()
 
 
 class _stopping_on_signals:

@@ -88,13 +88,40 @@ class Connection:
     # ------------------------------------------------------------------ sending
 
     def push(self, event: SessionEvent) -> None:
-        """Queue a session event (under the host's lock: never blocks). While the reader
-        answers a request it sends the outbox itself after the reply; otherwise (a timer's
-        event) the writer is woken."""
-        self._queue(p.frame(p.Push(event=encode_event(event))))
-        if threading.get_ident() != self._reader_ident:
+        """Send or queue a session event (under the host's lock: never blocks). While the
+        reader answers a request, it sends the outbox itself after the reply. Otherwise (a
+        timer's event) the event goes out at once if the socket takes it without waiting,
+        else the writer is woken to send it."""
+        data = p.frame(p.Push(event=encode_event(event)))
+        if threading.get_ident() == self._reader_ident:
+            self._queue(data)
+            return
+        if not self._send_now(data):
             with self._ready:
                 self._ready.notify()
+
+    def _send_now(self, data: bytes) -> bool:
+        """Send `data` without blocking, if nothing is queued before it and nobody is
+        sending; what the socket did not take is queued first. Whether all of it went."""
+        if not self._send_lock.acquire(blocking=False):
+            self._queue(data)
+            return False
+        try:
+            if self._outbox:
+                self._queue(data)
+                return False
+            sent = self.sock.send(data, socket.MSG_DONTWAIT)
+        except BlockingIOError:
+            sent = 0
+        except OSError:
+            self._shutdown()
+            return True
+        finally:
+            self._send_lock.release()
+        if sent == len(data):
+            return True
+        self._queue(data[sent:])
+        return False
 
     def _queue(self, data: bytes) -> None:
         if self._closed:
