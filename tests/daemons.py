@@ -1,5 +1,11 @@
 """A real daemon process for tests: `python -m extended_runtime daemon` with its runtime and
-state folders in the test's own folder, and the small app programs the tests run against it."""
+state folders in the test's own folder, and the small app programs the tests run against it.
+
+The daemon runs on the machine's real services (logind's lock, the wake alarm, power and sleep
+signals) except for alerts, which are the logging stand-in (`--backend alerts=log-alerts`): an
+alarm test rings many alarms, and the desktop's sound and notification servers are shared with
+the tests that check those alerts for real (`test_desktop_alarm.py`, `test_linux_alerts.py`),
+which a flood of stale notifications would disturb."""
 
 from __future__ import annotations
 
@@ -29,6 +35,9 @@ class Daemon:
             PYTHONPATH=str(ROOT / "src"),
         )
         self.env.pop("XRS_HOST", None)
+        self.command = [
+            sys.executable, "-m", "extended_runtime", "daemon", "--backend", "alerts=log-alerts",
+        ]  # fmt: skip
         self.process: subprocess.Popen[str] | None = None
         self.log = folder / "daemon.log"
         self.apps: list[subprocess.Popen[str]] = []
@@ -37,7 +46,7 @@ class Daemon:
         """Start it and wait until its status file says it serves; returns its pid."""
         with self.log.open("a") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "extended_runtime", "daemon"],
+                self.command,
                 env=self.env, stdout=log, stderr=log, text=True,
             )  # fmt: skip
         deadline = time.monotonic() + 15
@@ -53,7 +62,7 @@ class Daemon:
     def run_to_the_end(self) -> subprocess.CompletedProcess[str]:
         """Run a daemon that is expected to refuse to start; what it said, and its status."""
         return subprocess.run(
-            [sys.executable, "-m", "extended_runtime", "daemon"],
+            self.command,
             env=self.env, capture_output=True, text=True, timeout=30, check=False,
         )  # fmt: skip
 

@@ -147,10 +147,7 @@ def test_a_graceful_stop_keeps_scheduled_sessions_and_removes_its_status(daemon:
 
 def test_a_second_daemon_says_who_runs_and_exits(daemon: Daemon) -> None:
     pid = daemon.start()
-    second = subprocess.run(
-        [sys.executable, "-m", "extended_runtime", "daemon"],
-        env=daemon.env, capture_output=True, text=True, timeout=30, check=False,
-    )  # fmt: skip
+    second = daemon.run_to_the_end()
     assert second.returncode == 1
     assert f"pid {pid}" in second.stderr
 
@@ -206,13 +203,9 @@ def test_a_newer_store_stops_the_daemon_with_a_clear_message(
     state.mkdir(mode=0o700)
     with sqlite3.connect(state / "daemon.sqlite3") as db:
         db.execute("PRAGMA user_version = 99")
-    with daemon.log.open("a") as log:
-        done = subprocess.run(
-            [sys.executable, "-m", "extended_runtime", "daemon"],
-            env=daemon.env, stdout=log, stderr=log, timeout=30, check=False,
-        )  # fmt: skip
+    done = daemon.run_to_the_end()
     assert done.returncode != 0
-    text = daemon.log.read_text()
+    text = done.stderr
     assert "99" in text and "upgrade" in text.lower()
     assert "Traceback" not in text
 
@@ -265,7 +258,7 @@ def test_a_restarted_daemon_gives_its_sessions_back_to_the_processes_that_hold_t
     app = daemon.app(HOLDS, "4", "7")
     assert app.stdout is not None
     # the therapy session's did_start (delegate thread) and the ids (main thread), either first
-    lines = sorted(app.stdout.readline().split() for _ in range(2))
+    lines: list[list[str]] = sorted(app.stdout.readline().split() for _ in range(2))
     assert [line[0] for line in lines] == ["did_start", "holding"], lines
     therapy, alarm = lines[1][1], lines[1][2]
     assert lines[0][1] == therapy
@@ -278,8 +271,8 @@ def test_a_restarted_daemon_gives_its_sessions_back_to_the_processes_that_hold_t
         assert isinstance(rows, list)
         held = {row["session_id"] for row in rows}
         time.sleep(0.05)
-    assert held == {therapy, alarm}
     out, err = app.communicate(timeout=30)
-    lines = out.splitlines()
-    assert lines == [f"did_start {alarm}", "states RUNNING RUNNING"], (lines, err)
+    assert held == {therapy, alarm}, (out, err, daemon.log.read_text()[-3000:])
+    rest = out.splitlines()
+    assert rest == [f"did_start {alarm}", "states RUNNING RUNNING"], (rest, err)
     assert "did_invalidate" not in out

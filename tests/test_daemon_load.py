@@ -416,7 +416,9 @@ class Daemon:
         """Start it and wait until its status file says it serves."""
         with self.log.open("a") as log:
             process = self.process = subprocess.Popen(
-                [sys.executable, "-m", "extended_runtime", "daemon"],
+                # the desktop's sound and notification servers are not flooded (`daemons.py`)
+                [sys.executable, "-m", "extended_runtime", "daemon",
+                 "--backend", "alerts=log-alerts"],
                 env=self.env, stdout=log, stderr=log,
             )  # fmt: skip
 
@@ -428,7 +430,11 @@ class Daemon:
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
-            self.process.wait(10)
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()  # it must not outlive the test, holding logind's locks
+                self.process.wait(10)
 
 
 @pytest.fixture

@@ -54,7 +54,7 @@ def connect(env: Mapping[str, str] | None = None) -> Any:
         raise NoDaemon(f"{error.message}. Start the daemon with `xrs daemon`") from None
 
 
-def run_daemon(verbose: bool) -> int:
+def run_daemon(verbose: bool, backends: tuple[tuple[str, str], ...] = ()) -> int:
     """`xrs daemon`: serve in the foreground until SIGTERM or Ctrl-C."""
     from .._daemon.main import serve
 
@@ -63,12 +63,13 @@ def run_daemon(verbose: bool) -> int:
         format="%(asctime)s %(levelname)s %(message)s",
         stream=sys.stderr,
     )
+    from .._backends.select import BackendUnavailable
     from .._backends.sqlite import StoreError
     from .._daemon.config import ConfigError
 
     try:
-        return serve()
-    except (RuntimeError, StoreError, ConfigError, OSError) as error:
+        return serve(prefer=dict(backends))
+    except (RuntimeError, StoreError, ConfigError, BackendUnavailable, OSError) as error:
         # another daemon holds the lock; the store is newer or not a database; a folder is
         # not ours or not a folder: each message says what to do
         print(f"xrs daemon: {error}", file=sys.stderr)

@@ -212,7 +212,18 @@ def doctor() -> None:
 @click.option("--install", is_flag=True, help="Write and enable a systemd user unit instead.")
 @click.option("--uninstall", is_flag=True, help="Disable and remove the systemd user unit.")
 @click.option("-v", "--verbose", is_flag=True, help="Log every event, not only what matters.")
-def daemon(install: bool, uninstall: bool, verbose: bool) -> None:
+@click.option(
+    "--backend",
+    "backends",
+    multiple=True,
+    metavar="CAPABILITY=NAME",
+    callback=_check_backends,
+    help="Use this backend for keep-awake, wake-alarm or alerts instead of the first that "
+    "works here (names as `xrs doctor` shows them). Repeatable.",
+)
+def daemon(
+    install: bool, uninstall: bool, verbose: bool, backends: tuple[tuple[str, str], ...]
+) -> None:
     """Run the per-user daemon in the foreground: one host for all of this user's apps, whose
     scheduled sessions survive their process. Stop it with Ctrl-C or SIGTERM; its sessions
     wait for the next start. Apps use it by themselves when it runs (XRS_HOST=embedded
@@ -221,7 +232,7 @@ def daemon(install: bool, uninstall: bool, verbose: bool) -> None:
 
     if install or uninstall:
         _finish(control.install(uninstall))
-    raise SystemExit(control.run_daemon(verbose))
+    raise SystemExit(control.run_daemon(verbose, backends))
 
 
 @cli.command()

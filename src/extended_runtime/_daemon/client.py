@@ -116,6 +116,7 @@ class DaemonClient:
         self._lost: str | None = None
         self._closed = False
         self._closing = threading.Event()
+        self._reconnecting = False
         #: Sessions whose `will_expire` was heard (a session claimed back is not warned twice).
         self._warned: set[str] = set()
         self._reader = start_thread(partial(self._read_loop, self._sock), name="xrs-client")
@@ -393,6 +394,10 @@ class DaemonClient:
         if self._closed:
             return
         log.warning("%s; looking for it for %g s to take its sessions back", reason, RECONNECT)
+        with self._lock:
+            if self._reconnecting:
+                return  # the one reconnecting goes on, and sees this connection fail
+            self._reconnecting = True
         start_thread(partial(self._reconnect, reason, links), name="xrs-reconnect")
 
     def _reconnect(self, reason: str, links: list[SessionLink]) -> None:
@@ -400,17 +405,21 @@ class DaemonClient:
         process's apps and sessions back; running ones end here if none comes in time."""
         from .status import find_daemon
 
-        deadline = self._clock.monotonic() + RECONNECT
-        while not self._closed and self._clock.monotonic() < deadline:
-            found, _ = find_daemon()
-            if found is not None:
-                try:
-                    self._reattach(found.socket, links)
-                except (OSError, ExtendedRuntimeSessionError) as error:
-                    log.debug("reconnecting to the daemon failed: %s", error)
-                else:
-                    return
-            self._closing.wait(RECONNECT_POLL)
+        try:
+            deadline = self._clock.monotonic() + RECONNECT
+            while not self._closed and self._clock.monotonic() < deadline:
+                found, _ = find_daemon()
+                if found is not None:
+                    try:
+                        self._reattach(found.socket, links)
+                    except (OSError, ExtendedRuntimeSessionError) as error:
+                        log.debug("reconnecting to the daemon failed: %s", error)
+                    else:
+                        return
+                self._closing.wait(RECONNECT_POLL)
+        finally:
+            with self._lock:
+                self._reconnecting = False
         if not self._closed:
             log.warning("%s; no daemon came back: running sessions end", reason)
             for link in links:
@@ -420,6 +429,8 @@ class DaemonClient:
         sock = _connected(path)
         with self._read_lock, self._lock:
             old, self._sock, self._lost = self._sock, sock, None
+        with contextlib.suppress(OSError):
+            old.shutdown(socket.SHUT_RDWR)  # its reader thread sees the end and leaves
         old.close()
         self._reader = start_thread(partial(self._read_loop, sock), name="xrs-client")
         self._call(p.Hello(id=0, protocol=PROTOCOL_VERSION, pid=os.getpid()))

@@ -56,9 +56,11 @@ def serve(
     policy: Policy | None = None,
     stop: threading.Event | None = None,
     ready: Callable[[DaemonStatus], None] | None = None,
+    prefer: Mapping[str, str] | None = None,
 ) -> int:
-    """Run the daemon until `stop` is set or SIGTERM / SIGINT arrives; returns an exit status."""
-    from .._backends.select import embedded_backends
+    """Run the daemon until `stop` is set or SIGTERM / SIGINT arrives; returns an exit status.
+    `prefer`: the backend to use for some capabilities (`xrs daemon --backend`), by name."""
+    from .._backends.select import survey
     from .._backends.sqlite import SqliteStore
     from .config import load_policy
     from .cpu import PeerCpu
@@ -73,7 +75,8 @@ def serve(
     try:
         paths.ensure_private_dir(paths.state_dir(env))
         pids: dict[str, int] = {}
-        backends = replace(embedded_backends(), store=None, cpu=PeerCpu(pids.get))
+        chosen = survey(prefer=prefer).backends
+        backends = replace(chosen, store=None, cpu=PeerCpu(pids.get))
         with _kept_out_of_collection():
             store = SqliteStore(paths.database_path(env), audit_commits=False)
             host = DaemonHost(policy, backends=backends, store=store, pids=pids)
