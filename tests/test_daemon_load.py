@@ -159,12 +159,11 @@ class Worker:
         self.client, self.app = self._connect()
 
     def _connect(self) -> tuple[DaemonClient, App]:
-        """A new connection and the app registered on it. The relaunch handler is in place
-        before the app is registered: the daemon hands the app its sessions as it registers."""
+        """A new connection and the app registered on it, with its relaunch handler (sessions
+        the daemon hands over as the app registers wait for it)."""
         client = DaemonClient(self.socket)
-        app = App(self.app_id, self.mode)
+        app = App(self.app_id, self.mode, host=client)
         app.on_session(partial(self._adopt, client))
-        client.register_app(app.record)
         return client, app
 
     def _adopt(self, client: DaemonClient, session: ExtendedRuntimeSession) -> None:
