@@ -16,7 +16,8 @@ real `xrs` always runs on a fresh `EmbeddedHost`.
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
@@ -97,6 +98,22 @@ def _check_backends(
     return tuple(chosen)
 
 
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _backend_option(example: str) -> Callable[[F], F]:
+    """`--backend CAPABILITY=NAME`, repeatable, for the commands that make a host."""
+    return click.option(
+        "--backend",
+        "backends",
+        multiple=True,
+        metavar="CAPABILITY=NAME",
+        callback=_check_backends,
+        help="Use this backend for keep-awake, wake-alarm or alerts instead of the first that "
+        f"works here (names as `xrs doctor` shows them){example}. Repeatable.",
+    )
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="extended-runtime", prog_name="xrs")
 def cli() -> None:
@@ -139,16 +156,7 @@ def cli() -> None:
     show_default=True,
     help="Seconds between SIGTERM and SIGKILL when the session ends first.",
 )
-@click.option(
-    "--backend",
-    "backends",
-    multiple=True,
-    metavar="CAPABILITY=NAME",
-    callback=_check_backends,
-    help="Use this backend for keep-awake, wake-alarm or alerts instead of the first that "
-    "works here (names as `xrs doctor` shows them); e.g. keep-awake=log-keep-awake runs "
-    "without keeping the machine awake. Repeatable.",
-)
+@_backend_option("; e.g. keep-awake=log-keep-awake runs without keeping the machine awake")
 @click.option("-q", "--quiet", is_flag=True, help="Do not print session events (errors still).")
 @click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
 @click.pass_context
@@ -212,15 +220,7 @@ def doctor() -> None:
 @click.option("--install", is_flag=True, help="Write and enable a systemd user unit instead.")
 @click.option("--uninstall", is_flag=True, help="Disable and remove the systemd user unit.")
 @click.option("-v", "--verbose", is_flag=True, help="Log every event, not only what matters.")
-@click.option(
-    "--backend",
-    "backends",
-    multiple=True,
-    metavar="CAPABILITY=NAME",
-    callback=_check_backends,
-    help="Use this backend for keep-awake, wake-alarm or alerts instead of the first that "
-    "works here (names as `xrs doctor` shows them). Repeatable.",
-)
+@_backend_option("; e.g. alerts=log-alerts logs the alerts instead of playing them")
 def daemon(
     install: bool, uninstall: bool, verbose: bool, backends: tuple[tuple[str, str], ...]
 ) -> None:

@@ -648,16 +648,11 @@ def _ended_by_restart(record: SessionRecord, now: datetime) -> SessionInvalidate
     """A session that ran when the previous daemon stopped, and that no process claimed back,
     ends as DESIGN.md's "App exits" row says: a frontmost one with RESIGNED_FRONTMOST, another
     with ERROR, UNKNOWN."""
-    if record.session_type in FRONTMOST_TYPES:
-        return SessionInvalidated(
-            at=now,
-            app_id=record.app_id,
-            session_id=record.session_id,
-            state=SessionState.INVALID,
-            session_type=record.session_type,
-            previous_state=record.state,
-            reason=InvalidationReason.RESIGNED_FRONTMOST,
-        )
+    frontmost = record.session_type in FRONTMOST_TYPES
+    message = (
+        "the daemon stopped while it ran, and its app did not claim it back from the next one "
+        f"(pid {os.getpid()})"
+    )
     return SessionInvalidated(
         at=now,
         app_id=record.app_id,
@@ -665,10 +660,9 @@ def _ended_by_restart(record: SessionRecord, now: datetime) -> SessionInvalidate
         state=SessionState.INVALID,
         session_type=record.session_type,
         previous_state=record.state,
-        reason=InvalidationReason.ERROR,
-        error_code=ErrorCode.UNKNOWN,
-        message=f"the daemon stopped while it ran, and its app did not claim it back from the "
-        f"next one (pid {os.getpid()})",
+        reason=InvalidationReason.RESIGNED_FRONTMOST if frontmost else InvalidationReason.ERROR,
+        error_code=None if frontmost else ErrorCode.UNKNOWN,
+        message=None if frontmost else message,
     )
 
 
