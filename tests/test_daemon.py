@@ -276,3 +276,59 @@ def test_a_restarted_daemon_gives_its_sessions_back_to_the_processes_that_hold_t
     rest = out.splitlines()
     assert rest == [f"did_start {alarm}", "states RUNNING RUNNING"], (rest, err)
     assert "did_invalidate" not in out
+
+
+CALM = """
+    import time
+    from extended_runtime import App, ExtendedRuntimeSession, ExtendedRuntimeSessionDelegate
+    from extended_runtime import SessionType
+
+    class Bell(ExtendedRuntimeSessionDelegate):
+        def did_start(self, session):
+            print("started", flush=True)
+
+        def did_invalidate(self, session, reason, error):
+            print("ended", reason.name, flush=True)
+
+    session = ExtendedRuntimeSession(App("org.example.calm", SessionType.MINDFULNESS), Bell())
+    with session.running():
+        print("inside", flush=True)
+        time.sleep(30)
+"""
+
+
+def test_ctrl_c_twice_still_ends_the_session_and_keeps_the_connection_readable(
+    daemon: Daemon,
+) -> None:
+    """The second Ctrl-C lands while `running()` invalidates through the daemon: it waits until
+    that call is whole, so the session ends, its delegate hears it, and nothing is left."""
+    daemon.start()
+    app = daemon.app(CALM, host="daemon")
+    assert app.stdout is not None
+    assert sorted(app.stdout.readline().strip() for _ in range(2)) == ["inside", "started"]
+    app.send_signal(signal.SIGINT)
+    time.sleep(0.01)
+    app.send_signal(signal.SIGINT)
+    out, err = app.communicate(timeout=30)
+    assert "ended NONE" in out, err
+    assert "read_frame" not in err  # no interrupt inside a frame
+    status = daemon.status()
+    assert status["sessions"] == [] and status["keep_awake"] is False
+
+
+def test_a_frontmost_session_of_an_exiting_app_ends_before_it_goes(daemon: Daemon) -> None:
+    """As on the embedded host, an app that exits with its mindfulness session running hears
+    RESIGNED_FRONTMOST before the process ends."""
+    daemon.start()
+    code = CALM.replace("with session.running():", "if session.start() is None:").replace(
+        "time.sleep(30)", "pass"
+    )
+    app = daemon.app(code, host="daemon")
+    out, err = app.communicate(timeout=30)
+    assert out.split() == ["inside", "started", "ended", "RESIGNED_FRONTMOST"] or out.split() == [
+        "started",
+        "inside",
+        "ended",
+        "RESIGNED_FRONTMOST",
+    ], (out, err)
+    assert daemon.status()["sessions"] == []

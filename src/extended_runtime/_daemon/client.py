@@ -43,10 +43,11 @@ import msgspec
 
 from .._api.port import AppRecord, SessionLink
 from .._api.session import adopt
-from .._backends.threads import start_thread
+from .._backends.threads import held_in_main_thread, start_thread
 from .._core.clock import SystemClock
 from .._core.codec import decode_event
 from .._core.enums import (
+    FRONTMOST_TYPES,
     ApplicationState,
     AutoLaunchAuthorizationStatus,
     ErrorCode,
@@ -249,7 +250,13 @@ class DaemonClient:
 
         The caller reads the connection itself while it waits (whoever holds the read lock
         reads the next frame, and hands each reply to its waiter), so a round trip costs no
-        thread switch; the reader thread reads only what comes while nobody waits."""
+        thread switch; the reader thread reads only what comes while nobody waits. In the main
+        thread a Ctrl-C waits until the call is whole (at most `REPLY_TIMEOUT`): one landing
+        mid-frame would leave the connection unreadable, and the request done but unknown."""
+        with held_in_main_thread():
+            return self._round_trip(request)
+
+    def _round_trip(self, request: Any) -> Any:
         waiting = _Waiting()
         with self._lock:
             if self._lost is not None:
@@ -458,9 +465,12 @@ class DaemonClient:
 
     def close(self, timeout: float = EXIT_TIMEOUT) -> None:
         """Close the connection (the daemon treats this process's apps as exited) and deliver
-        the delegate calls still queued."""
+        the delegate calls still queued. A frontmost session still running ends first, as its
+        app leaves the foreground (RESIGNED_FRONTMOST), so its delegate hears it before the
+        process goes, as on the embedded host; other sessions live on in the daemon."""
         if self._closed:
             return
+        self._resign_frontmost()
         self._closed = True
         self._closing.set()
         with contextlib.suppress(OSError):
@@ -469,6 +479,21 @@ class DaemonClient:
         self._sock.close()
         self._delivery.close(timeout)
         atexit.unregister(self.close)
+
+    def _resign_frontmost(self) -> None:
+        with self._lock:
+            if self._lost is not None:
+                return
+            apps = {
+                link.app.app_id: link.app
+                for link in self._links.values()
+                if getattr(link.owner, "session_type", None) in FRONTMOST_TYPES and _live(link)
+            }
+        for app in apps.values():
+            try:
+                self.set_app_state(app, ApplicationState.BACKGROUND)
+            except ExtendedRuntimeSessionError as error:
+                log.warning("could not end the sessions of %s: %s", app.app_id, error)
 
     @property
     def closed(self) -> bool:
