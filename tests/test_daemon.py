@@ -305,7 +305,11 @@ def test_ctrl_c_twice_still_ends_the_session_and_keeps_the_connection_readable(
     daemon.start()
     app = daemon.app(CALM, host="daemon")
     assert app.stdout is not None
-    assert sorted(app.stdout.readline().strip() for _ in range(2)) == ["inside", "started"]
+    seen = ""  # two threads print: their words may share a line
+    while "inside" not in seen or "started" not in seen:
+        line = app.stdout.readline()
+        assert line, seen
+        seen += line
     app.send_signal(signal.SIGINT)
     time.sleep(0.01)
     app.send_signal(signal.SIGINT)
@@ -325,10 +329,6 @@ def test_a_frontmost_session_of_an_exiting_app_ends_before_it_goes(daemon: Daemo
     )
     app = daemon.app(code, host="daemon")
     out, err = app.communicate(timeout=30)
-    assert out.split() == ["inside", "started", "ended", "RESIGNED_FRONTMOST"] or out.split() == [
-        "started",
-        "inside",
-        "ended",
-        "RESIGNED_FRONTMOST",
-    ], (out, err)
+    assert "started" in out and "inside" in out, err
+    assert out.rstrip().endswith("ended RESIGNED_FRONTMOST"), (out, err)
     assert daemon.status()["sessions"] == []
