@@ -66,6 +66,16 @@ class Daemon:
             env=self.env, capture_output=True, text=True, timeout=30, check=False,
         )  # fmt: skip
 
+    @property
+    def socket(self) -> str:
+        """Where the daemon listens."""
+        return str(Path(self.env["XRS_RUNTIME_DIR"]) / "daemon.sock")
+
+    @property
+    def database(self) -> Path:
+        """The daemon's store."""
+        return Path(self.env["XRS_STATE_DIR"]) / "daemon.sqlite3"
+
     def kill(self, number: int = signal.SIGKILL) -> None:
         assert self.process is not None
         self.process.send_signal(number)

@@ -36,10 +36,7 @@ import itertools
 import json
 import os
 import random
-import signal
 import sqlite3
-import subprocess
-import sys
 import threading
 import time
 from collections import Counter
@@ -69,7 +66,8 @@ from extended_runtime import (
 from extended_runtime._daemon.client import DaemonClient, DaemonUnavailable
 from extended_runtime._daemon.host import DaemonHost
 from extended_runtime._daemon.server import Server
-from extended_runtime._daemon.status import find_daemon
+
+from .daemons import Daemon
 
 #: How long the clients run (seconds).
 LOAD_SECONDS = float(os.environ.get("XRS_LOAD_SECONDS", "30"))
@@ -396,53 +394,6 @@ def check_objects(worker: Worker, live: set[str], audit: Audit) -> list[str]:
 
 
 # ---------------------------------------------------------------------- the load
-
-
-class Daemon:
-    """A daemon process of the test's own folders (as `test_daemon.py` starts one)."""
-
-    def __init__(self, folder: Path) -> None:
-        root = Path(__file__).resolve().parent.parent
-        self.env = dict(os.environ, PYTHONPATH=str(root / "src"))
-        self.env.update(XRS_RUNTIME_DIR=str(folder / "run"), XRS_STATE_DIR=str(folder / "state"))
-        self.env.pop("XRS_HOST", None)
-        self.log = folder / "daemon.log"
-        self.socket = str(folder / "run" / "daemon.sock")
-        self.database = folder / "state" / "daemon.sqlite3"
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        """Start it and wait until its status file says it serves."""
-        with self.log.open("a") as log:
-            process = self.process = subprocess.Popen(
-                # the desktop's sound and notification servers are not flooded (`daemons.py`)
-                [sys.executable, "-m", "extended_runtime", "daemon",
-                 "--backend", "alerts=log-alerts"],
-                env=self.env, stdout=log, stderr=log,
-            )  # fmt: skip
-
-        def up() -> bool:
-            return find_daemon(self.env)[0] is not None or process.poll() is not None
-
-        assert until(up, 15.0) and process.poll() is None, self.log.read_text()
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()  # it must not outlive the test, holding logind's locks
-                self.process.wait(10)
-
-
-@pytest.fixture
-def daemon(tmp_path: Path) -> Iterator[Daemon]:
-    made = Daemon(tmp_path)
-    try:
-        yield made
-    finally:
-        made.stop()
 
 
 @pytest.mark.slow
