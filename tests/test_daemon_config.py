@@ -31,6 +31,7 @@ def test_limits_budgets_and_knobs_become_the_policy(tmp_path: Path) -> None:
         write(
             tmp_path,
             "will-expire-lead = 30\nsilent-alarm-limit = 5\nbattery-low-percent = 15\n"
+            "max-launches = 2\n"
             "[limits]\nself-care = 300\nmindfulness = 1800.5\n"
             '[budgets]\nfrontmost = 2\nbackground = "none"\n',
         )
@@ -42,6 +43,7 @@ def test_limits_budgets_and_knobs_become_the_policy(tmp_path: Path) -> None:
     assert math.isinf(policy.cpu_budget(SessionType.PHYSICAL_THERAPY))
     assert policy.will_expire_lead == timedelta(seconds=30)
     assert policy.silent_alarm_limit == 5
+    assert policy.max_launches == 2
     assert policy.battery_low_percent == 15.0
 
 
@@ -56,6 +58,7 @@ def test_limits_budgets_and_knobs_become_the_policy(tmp_path: Path) -> None:
         ("[budgets]\nforeground = 1\n", "unknown key(s) budgets.foreground"),
         ("limits = 5\n", "limits must be a table"),
         ("silent-alarm-limit = 0\n", "at least 1"),
+        ("max-launches = 1.5\n", "max-launches must be a whole number"),
         ("battery-low-percent = 101\n", "between 0 and 100"),
         ("will-expire-lead = nan\n", "must be a number"),
         ("sessions = 1\n", "unknown key(s) sessions"),

@@ -282,3 +282,23 @@ def test_a_handover_to_a_process_that_exits_at_once_is_offered_again(host: Virtu
     host.advance(0)
     assert len(heard) == 1
     assert heard[0].names == ["did_invalidate"]
+
+
+def test_an_app_that_keeps_exiting_is_launched_at_most_max_launches_times(
+    host: VirtualHost,
+) -> None:
+    """An app that dies as soon as it is launched into its alarm is not launched without end:
+    after `Policy.max_launches` launches the host rings the alarm itself (never lost)."""
+    app = host.app("org.example.crashy", ALARM, launch=["crashy"])
+    allow_auto_launch(host, app)
+    session, _ = open_session(host, app)
+    start = T0 + sec(60)
+    session.start_at(start)
+    host.terminate(app)
+    host.advance(60)
+    assert len(host.launches) == 1
+    for _ in range(5):
+        host.terminate(app)  # the launched process dies at once, again and again
+        host.advance(1)
+    assert len(host.launches) == host.engine.policy.max_launches == 3
+    assert host.alerts and host.alerts[-1].by_host

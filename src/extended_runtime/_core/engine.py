@@ -658,7 +658,7 @@ class Engine:
             self._handover.expect_delegate(session)
             self._out.append(self._handover.hand_over(session, now))
             self._meter_start(session, now)
-        elif app.may_launch():
+        elif app.may_launch() and self._handover.launching(session):
             self._request_launch(session)
         else:
             self._host_alert(session, now)
@@ -917,7 +917,7 @@ class Engine:
         elif session.type is SessionType.PHYSICAL_THERAPY:
             message = "the app exited during its physical-therapy session"
             self._end(session, Cause.APP_EXITED, now, message)
-        elif app.may_launch():
+        elif app.may_launch() and self._handover.launching(session):
             if session.started.alerts is not None:
                 session.started.alerts.stop()
             self._request_launch(session)

@@ -41,7 +41,15 @@ MAX_UNDELIVERED = 32
 class Handover:
     """Missed calls, handed-over sessions and relaunch deadlines, for every app."""
 
-    __slots__ = ("_awaiting", "_handed", "_missed", "_policy", "_timers", "_undelivered")
+    __slots__ = (
+        "_awaiting",
+        "_handed",
+        "_launches",
+        "_missed",
+        "_policy",
+        "_timers",
+        "_undelivered",
+    )
 
     def __init__(self, policy: Policy, timers: TimerQueue[LiveSession]) -> None:
         self._policy = policy
@@ -49,6 +57,8 @@ class Handover:
         self._missed: dict[str, list[SessionEvent]] = {}
         self._undelivered: dict[str, list[LiveSession]] = {}
         self._handed: dict[str, LiveSession] = {}
+        #: How many times each running session's app was launched into it.
+        self._launches: dict[str, int] = {}
         #: Sessions that must get a delegate, with their deadline once handed over.
         self._awaiting: dict[str, Entry | None] = {}
 
@@ -112,6 +122,15 @@ class Handover:
             if not undelivered:
                 del self._undelivered[session.app.app_id]
 
+    def launching(self, session: LiveSession) -> bool:
+        """The host is to launch the app into `session`: whether it may once more
+        (`Policy.max_launches`); counted when it may."""
+        count = self._launches.get(session.id, 0)
+        if count >= self._policy.max_launches:
+            return False
+        self._launches[session.id] = count + 1
+        return True
+
     def deadline_passed(self, session: LiveSession) -> bool:
         """The relaunch deadline came: whether the session must end (no delegate was set)."""
         return self._awaiting.pop(session.id, None) is not None
@@ -133,6 +152,7 @@ class Handover:
         """The session is INVALID: keep it for the app's next launch if it has unheard calls."""
         self._timers.cancel(self._awaiting.pop(session.id, None))
         self._handed.pop(session.id, None)
+        self._launches.pop(session.id, None)
         if not self._missed.get(session.id):
             self._missed.pop(session.id, None)
             return

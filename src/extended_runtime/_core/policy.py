@@ -57,6 +57,10 @@ class Policy:
     cpu_sample_interval: timedelta = timedelta(seconds=5)
     #: After the host launches an app into a session, the app must set a delegate within this.
     relaunch_delegate_timeout: timedelta = timedelta(seconds=10)
+    #: A running alarm is launched into at most this many times (its app exits each time):
+    #: after that the host rings it itself, so an app that crashes at once is not restarted
+    #: without end.
+    max_launches: int = 3
     #: This many alarm sessions in a row that ended without alerting disable the app's alarms.
     silent_alarm_limit: int = 3
     #: Battery percentage at or under which power suppression applies (when not charging).
@@ -87,6 +91,8 @@ class Policy:
                 raise ValueError(f"policy {name} must be a positive number of cores (inf: none)")
         if self.cpu_sample_interval <= timedelta(0) or self.cpu_window <= timedelta(0):
             raise ValueError("cpu_window and cpu_sample_interval must be positive")
+        if self.max_launches < 1:
+            raise ValueError("max_launches must be at least 1")
         if self.silent_alarm_limit < 1:
             raise ValueError("silent_alarm_limit must be at least 1")
         object.__setattr__(self, "limits", MappingProxyType(dict(self.limits)))

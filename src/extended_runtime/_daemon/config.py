@@ -5,6 +5,7 @@ The file is `config.toml` in the user's config folder (`paths.config_path`, over
 
     will-expire-lead = 60        # seconds before expiry that will_expire comes
     silent-alarm-limit = 3       # silent alarms in a row that disable an app's alarms
+    max-launches = 3             # launches into one alarm of an app that keeps exiting
     battery-low-percent = 20     # at or under it (not charging), power suppression applies
 
     [limits]                     # seconds per session type, at most Apple's limit
@@ -34,7 +35,14 @@ from .._core.policy import DEFAULT_LIMITS, Policy
 
 __all__ = ["ConfigError", "load_policy"]
 
-_TOP = {"will-expire-lead", "silent-alarm-limit", "battery-low-percent", "limits", "budgets"}
+_TOP = {
+    "will-expire-lead",
+    "silent-alarm-limit",
+    "max-launches",
+    "battery-low-percent",
+    "limits",
+    "budgets",
+}
 _BUDGETS = {"frontmost", "background"}
 _TYPES = {kind.value: kind for kind in SessionType if DEFAULT_LIMITS[kind] is not None}
 
@@ -63,10 +71,9 @@ def _policy(path: Path, data: dict[str, Any]) -> Policy:
         lead = _number(path, "will-expire-lead", data["will-expire-lead"], low=0)
         policy = replace(policy, will_expire_lead=timedelta(seconds=lead))
     if "silent-alarm-limit" in data:
-        limit = data["silent-alarm-limit"]
-        if type(limit) is not int or limit < 1:
-            raise ConfigError(f"{path}: silent-alarm-limit must be a whole number, at least 1")
-        policy = replace(policy, silent_alarm_limit=limit)
+        policy = replace(policy, silent_alarm_limit=_count(path, data, "silent-alarm-limit"))
+    if "max-launches" in data:
+        policy = replace(policy, max_launches=_count(path, data, "max-launches"))
     if "battery-low-percent" in data:
         percent = _number(path, "battery-low-percent", data["battery-low-percent"], low=0)
         if percent > 100:
@@ -105,6 +112,13 @@ def _budgets(path: Path, policy: Policy, table: dict[str, Any]) -> Policy:
         else:
             policy = replace(policy, cpu_budget_background=cores)
     return policy
+
+
+def _count(path: Path, data: dict[str, Any], key: str) -> int:
+    value = data[key]
+    if type(value) is not int or value < 1:
+        raise ConfigError(f"{path}: {key} must be a whole number, at least 1")
+    return value
 
 
 def _table(path: Path, data: dict[str, Any], name: str) -> dict[str, Any]:
