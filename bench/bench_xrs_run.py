@@ -2,21 +2,26 @@
 
 What is measured
 ----------------
-Whole processes, as a user runs them: `xrs run -q -- true` with the backends this machine
-offers (logind's inhibitor for keep-awake, taken and released), against the same command with
-the logging keep-awake chosen by name (`--backend keep-awake=log-keep-awake`), which does nothing
-to the machine. Everything else (start-up, the other backends' probes, the session, the child)
-is the same in both, so their difference is what keep-awake costs: the logind probe (one trial
-lock), the lock and its release. Runs alternate, A B A B, and the figure is the median of the
-differences of neighbouring runs, which cancels the machine's drift; single runs vary by tens of
-milliseconds on a shared machine. The children may write their bytecode cache (a machine that
-forbids it compiles every module on every run, which only adds noise), and one warm-up run of
-each fills it. Target: at most 10 ms.
+Whole processes, as a user runs them, through the `xrs` script this interpreter installed
+(`sysconfig`'s scripts folder; a version manager's shim in front of it would add its own
+start-up to ours, and `python` below is this interpreter itself, not a shim).
 
-Start-up: in the same rotation run `python -c pass` (the interpreter alone, with this
-environment's site packages) and `python -c "import wakepy"` (wakepy 1.0, the usual keep-awake
-package, imported and nothing else). Targets: `xrs run -q -- true` (keep-awake real) at most 2x
-`python -c pass`, and below the wakepy import: the fast path imports only what it uses.
+Keep-awake: `xrs run -- true` (the full path: the engine, the host, the session's events
+printed) with the backends this machine offers (logind's inhibitor, taken and released), against
+the same command with the logging keep-awake chosen by name (`--backend
+keep-awake=log-keep-awake`), which does nothing to the machine. Everything else is the same in
+both, so their difference is what keep-awake costs: the logind probe (one trial lock), the lock
+and its release. Runs alternate, A B A B, and the figure is the median of the differences of
+neighbouring runs, which cancels the machine's drift; single runs vary by tens of milliseconds on
+a shared machine. The children may write their bytecode cache (a machine that forbids it
+compiles every module on every run, which only adds noise), and one warm-up run of each fills
+it. Target: at most 10 ms.
+
+Start-up: `xrs run -q -- true`, the quick path scripts take (the command starts under logind's
+lock before the engine is imported; see `extended_runtime/_cli/quick.py`), in the same rotation
+as `python -c pass` (the interpreter alone, with this environment's site packages) and
+`python -c "import wakepy"` (wakepy 1.0, the usual keep-awake package, imported and nothing
+else). Targets: at most 2x `python -c pass`, and below the wakepy import.
 
 For scale, the same rotation runs the floor of any keep-awake run on this machine: a Python
 process that imports jeepney, takes logind's idle lock, runs `true` and lets go (`FLOOR`), with
@@ -33,8 +38,10 @@ import shutil
 import statistics
 import subprocess
 import sys
+import sysconfig
 from collections.abc import Callable
 from functools import partial
+from pathlib import Path
 
 from _measure import load_services, report, stopwatch
 
@@ -42,11 +49,16 @@ __all__ = ["main", "timings"]
 
 RUNS = 41
 TARGET_MS = 10.0
-REAL = ["run", "-q", "--", "true"]
-LOGGING = ["run", "-q", "--backend", "keep-awake=log-keep-awake", "--", "true"]
+REAL = ["run", "--", "true"]
+LOGGING = ["run", "--backend", "keep-awake=log-keep-awake", "--", "true"]
+QUICK = ["run", "-q", "--", "true"]
 
 
 def _xrs() -> list[str]:
+    """The `xrs` script installed with this interpreter, else the first on `PATH`."""
+    script = Path(sysconfig.get_path("scripts")) / "xrs"
+    if script.is_file():
+        return [str(script)]
     found = shutil.which("xrs")
     return [found] if found else [sys.executable, "-m", "extended_runtime"]
 
@@ -54,7 +66,7 @@ def _xrs() -> list[str]:
 def _once(arguments: list[str]) -> float:
     env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
     started = stopwatch()
-    subprocess.run([*_xrs(), *arguments], check=True, env=env)
+    subprocess.run([*_xrs(), *arguments], check=True, env=env, stderr=subprocess.DEVNULL)
     return stopwatch() - started
 
 
@@ -84,6 +96,7 @@ bus.close()
 _COMMANDS: dict[str, Callable[[], float]] = {
     "real": partial(_once, REAL),
     "logging": partial(_once, LOGGING),
+    "quick": partial(_once, QUICK),
     "python": partial(_python, "pass"),
     "wakepy": partial(_python, "import wakepy"),
     "floor": partial(_python, FLOOR),
@@ -106,11 +119,12 @@ def main() -> None:
         report({"benchmark": "xrs_run", "skipped": "run `sudo scripts/services start` first"})
         return
     taken = timings()
-    real, logging, python, wakepy, floor = (
-        statistics.median(taken[k]) * 1000 for k in ("real", "logging", "python", "wakepy", "floor")
+    names = ("real", "logging", "quick", "python", "wakepy", "floor")
+    real, logging, quick, python, wakepy, floor = (
+        statistics.median(taken[k]) * 1000 for k in names
     )
     added = statistics.median(a - b for a, b in zip(taken["real"], taken["logging"], strict=True))
-    startup_ok = real <= 2 * python and real < wakepy
+    startup_ok = quick <= 2 * python and quick < wakepy
     report(
         {
             "benchmark": "xrs_run",
@@ -120,12 +134,15 @@ def main() -> None:
             "added_ms": added * 1000,
             "real_ms_all": [t * 1000 for t in taken["real"]],
             "logging_ms_all": [t * 1000 for t in taken["logging"]],
+            "quick_ms": quick,
+            "quick_ms_all": [t * 1000 for t in taken["quick"]],
             "python_ms": python,
             "wakepy_ms": wakepy,
-            "ratio_python": real / python,
-            "ratio_wakepy": real / wakepy,
+            "ratio_python": quick / python,
+            "ratio_wakepy": quick / wakepy,
             "floor_ms": floor,
-            "ratio_floor": real / floor,
+            "ratio_floor": quick / floor,
+            "xrs": _xrs()[0],
             "wakepy_version": _version("wakepy"),
             "target_ms": TARGET_MS,
             "keep_awake_passed": added * 1000 <= TARGET_MS,

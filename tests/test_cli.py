@@ -31,12 +31,12 @@ from click.testing import CliRunner, Result
 from extended_runtime import ErrorCode, ExtendedRuntimeSessionError, SessionType
 from extended_runtime._api.app import App
 from extended_runtime._cli import run as run_module
+from extended_runtime._cli.child import default_app_id
 from extended_runtime._cli.main import CpuBudget, cli
 from extended_runtime._cli.run import (
     EXIT_NOT_EXECUTABLE,
     EXIT_NOT_FOUND,
     EXIT_SESSION_REFUSED,
-    _default_app_id,
     _refusal,
     _stop_tree,
     session_policy,
@@ -378,17 +378,17 @@ def test_every_refusal_has_a_message(
     """Refusals `xrs run` cannot provoke with a fresh app on a fresh host, reported alike."""
     error = None if code is None else ExtendedRuntimeSessionError(code)
     message = _refusal(reason, error, Engine(), "org.example.a")
-    assert message == f"the session could not start: {expected}; the command was not run"
+    assert message == f"the session could not start: {expected}"
 
 
 @pytest.mark.parametrize("program", ["café", "...", "/usr/bin/x y", "n" * 300, "-"])
 def test_the_default_app_id_is_always_a_valid_one(program: str) -> None:
-    app_id = _default_app_id(program)
+    app_id = default_app_id(program)
     assert App(app_id).app_id == app_id
 
 
 def test_the_default_app_id_names_the_command() -> None:
-    assert _default_app_id("/usr/bin/make") == "xrs.run.make"
+    assert default_app_id("/usr/bin/make") == "xrs.run.make"
 
 
 @pytest.mark.parametrize(("budget", "status"), [("0.05", 128 + signal.SIGTERM), ("none", 0)])
@@ -426,7 +426,7 @@ def test_the_forwarder_is_in_place_before_the_command_starts(
 ) -> None:
     """Popen sees `xrs`'s own SIGTERM handler; the previous one is back afterwards."""
     popen = PopenCalls()
-    monkeypatch.setattr("extended_runtime._cli.run.subprocess.Popen", popen)
+    monkeypatch.setattr("extended_runtime._cli.child.subprocess.Popen", popen)
     result = _invoke("run", "-q", "--", "true")
     assert result.exit_code == 0
     assert len(popen.handlers) == 1
@@ -441,7 +441,7 @@ def test_a_signal_while_popen_is_under_way_reaches_the_command(
 ) -> None:
     """SIGTERM comes just before the child exists: it is forwarded once the child does."""
     popen = PopenCalls(before=lambda: os.kill(os.getpid(), signal.SIGTERM))
-    monkeypatch.setattr("extended_runtime._cli.run.subprocess.Popen", popen)
+    monkeypatch.setattr("extended_runtime._cli.child.subprocess.Popen", popen)
     result = _invoke("run", "--", "sleep", "20")
     assert result.exit_code == 128 + signal.SIGTERM
     assert _events(result.stderr)[-1] == "session ended: NONE"
@@ -451,7 +451,7 @@ def test_a_signal_before_the_command_starts_means_it_never_runs(
     monkeypatch: pytest.MonkeyPatch, sentinel_sigterm: object
 ) -> None:
     popen = PopenCalls()
-    monkeypatch.setattr("extended_runtime._cli.run.subprocess.Popen", popen)
+    monkeypatch.setattr("extended_runtime._cli.child.subprocess.Popen", popen)
     original = run_module._Watcher.did_start
 
     def did_start(watcher: run_module._Watcher, session: Any) -> None:

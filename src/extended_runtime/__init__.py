@@ -14,34 +14,35 @@ user with repeating haptics, sound and notifications.
 
 Every public name is exported here, once; implementation modules are private. This module is
 also where the layers are joined: it tells the API layer which host a plain `App(...)` uses.
-`EmbeddedHost`, `Policy`, `Backends`, `follow_terminal` and `TerminalFollower` load on first use,
-so `import extended_runtime` stays light.
+Each name loads on first use (`from extended_runtime import App` loads the API and the core),
+so `import extended_runtime` costs next to nothing, and a command line that needs none of
+them, such as the quick path of `xrs run`, never pays for them.
 """
 
 from typing import TYPE_CHECKING
 
 from ._api import port as _port
-from ._api.app import App
-from ._api.delegate import ExtendedRuntimeSessionDelegate
-from ._api.session import ExtendedRuntimeSession, SessionDelegate
-from ._core.enums import (
-    ApplicationState,
-    AutoLaunchAuthorizationStatus,
-    ErrorCode,
-    HapticType,
-    InvalidationReason,
-    SessionState,
-    SessionType,
-)
-from ._core.errors import (
-    ERROR_DOMAIN,
-    ExtendedRuntimeSessionError,
-    ManifestError,
-    SessionUsageError,
-)
 
 if TYPE_CHECKING:
+    from ._api.app import App
+    from ._api.delegate import ExtendedRuntimeSessionDelegate
+    from ._api.session import ExtendedRuntimeSession, SessionDelegate
     from ._backends.select import Backends
+    from ._core.enums import (
+        ApplicationState,
+        AutoLaunchAuthorizationStatus,
+        ErrorCode,
+        HapticType,
+        InvalidationReason,
+        SessionState,
+        SessionType,
+    )
+    from ._core.errors import (
+        ERROR_DOMAIN,
+        ExtendedRuntimeSessionError,
+        ManifestError,
+        SessionUsageError,
+    )
     from ._core.policy import Policy
     from ._hosts.embedded import EmbeddedHost
     from ._hosts.terminal import TerminalFollower, follow_terminal
@@ -71,6 +72,30 @@ __all__ = [
 
 __version__ = "0.1.0"
 
+#: Where each public name lives (a module of this package).
+_HOMES = {
+    "App": "._api.app",
+    "ExtendedRuntimeSessionDelegate": "._api.delegate",
+    "ExtendedRuntimeSession": "._api.session",
+    "SessionDelegate": "._api.session",
+    "Backends": "._backends.select",
+    "ApplicationState": "._core.enums",
+    "AutoLaunchAuthorizationStatus": "._core.enums",
+    "ErrorCode": "._core.enums",
+    "HapticType": "._core.enums",
+    "InvalidationReason": "._core.enums",
+    "SessionState": "._core.enums",
+    "SessionType": "._core.enums",
+    "ERROR_DOMAIN": "._core.errors",
+    "ExtendedRuntimeSessionError": "._core.errors",
+    "ManifestError": "._core.errors",
+    "SessionUsageError": "._core.errors",
+    "Policy": "._core.policy",
+    "EmbeddedHost": "._hosts.embedded",
+    "TerminalFollower": "._hosts.terminal",
+    "follow_terminal": "._hosts.terminal",
+}
+
 
 def _default_host() -> "_port.HostPort":
     from ._daemon.connect import default_host
@@ -82,22 +107,16 @@ _port.use_default_host(_default_host)
 
 
 def __getattr__(name: str) -> object:
-    """`EmbeddedHost`, `Policy`, `Backends` and the terminal's names load on first use: only
-    hosts need them."""
-    if name == "EmbeddedHost":
-        from ._hosts.embedded import EmbeddedHost
+    """Each public name, loaded from its module on first use and kept here after."""
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    from importlib import import_module
 
-        return EmbeddedHost
-    if name == "Policy":
-        from ._core.policy import Policy
+    value = getattr(import_module(home, __name__), name)
+    globals()[name] = value
+    return value
 
-        return Policy
-    if name == "Backends":
-        from ._backends.select import Backends
 
-        return Backends
-    if name in ("follow_terminal", "TerminalFollower"):
-        from ._hosts import terminal
-
-        return getattr(terminal, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_HOMES])

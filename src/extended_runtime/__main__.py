@@ -1,6 +1,6 @@
 """`python -m extended_runtime` is `xrs`."""
 
-from ._cli.main import main
+from ._cli.entry import main
 
 if __name__ == "__main__":
     main()

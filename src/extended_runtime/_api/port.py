@@ -23,20 +23,30 @@ the package (`use_default_host`), so no import here points upward.
 
 from __future__ import annotations
 
-import logging
 import threading
 from collections.abc import Callable
-from datetime import datetime
 from typing import TYPE_CHECKING, Protocol
 
-from .._core.enums import ApplicationState, AutoLaunchAuthorizationStatus, HapticType, SessionType
+if TYPE_CHECKING:  # this module is imported with the package: it keeps to what it must run
+    import logging
+    from datetime import datetime
 
-if TYPE_CHECKING:
+    from .._core.enums import (
+        ApplicationState,
+        AutoLaunchAuthorizationStatus,
+        HapticType,
+        SessionType,
+    )
     from .._core.events import SessionEvent
 
 __all__ = ["AppRecord", "HostPort", "SessionLink", "default_host", "use_default_host"]
 
-log = logging.getLogger("extended_runtime")
+
+def _log() -> logging.Logger:
+    import logging
+
+    return logging.getLogger("extended_runtime")
+
 
 #: A relaunch handler (Apple's `handle(_:)`); it receives the `ExtendedRuntimeSession`.
 SessionHandler = Callable[..., object]
@@ -91,7 +101,7 @@ class AppRecord:
         none registered yet, it waits for the first (`add_handler`)."""
         if not self.handlers:
             if len(self.pending) >= MAX_PENDING:
-                log.warning("%s has no on_session handler: a session handed over is dropped",
+                _log().warning("%s has no on_session handler: a session handed over is dropped",
                             self.app_id)  # fmt: skip
                 return
             self.pending.append(session)
@@ -116,7 +126,7 @@ def _run_handler(app_id: str, handler: SessionHandler, session: object) -> None:
     try:
         handler(session)
     except Exception:
-        log.exception("on_session handler of %s raised", app_id)
+        _log().exception("on_session handler of %s raised", app_id)
 
 
 class SessionLink(Protocol):

@@ -157,7 +157,14 @@ def cli() -> None:
     help="Seconds between SIGTERM and SIGKILL when the session ends first.",
 )
 @_backend_option("; e.g. keep-awake=log-keep-awake runs without keeping the machine awake")
-@click.option("-q", "--quiet", is_flag=True, help="Do not print session events (errors still).")
+@click.option(
+    "-q",
+    "--quiet",
+    is_flag=True,
+    help="Do not print session events (errors still). With -q and the default type, COMMAND "
+    "starts as soon as the machine's sleep block is held, and the session's engine loads only "
+    "if COMMAND is still running after 0.2 s: the quick way for scripts and short commands.",
+)
 @click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
 @click.pass_context
 def run(  # noqa: PLR0917 (click passes options as arguments)

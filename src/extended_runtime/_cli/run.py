@@ -3,7 +3,7 @@
 The flow, in the main thread plus the host's threads and one thread that waits for the child:
 
 1. refuse a command that cannot run (not found, not executable) before anything else, so a typo
-   never starts a session; then catch SIGTERM, SIGHUP and SIGINT (`_Signals`), so a signal can
+   never starts a session; then catch SIGTERM, SIGHUP and SIGINT (`child.Signals`), so a signal can
    never kill `xrs` and leave its command behind; the handlers are restored on the way out;
 2. build an app (`--app-id`, else `xrs.run.<command name>`) of the chosen type on a host whose
    policy carries `--limit` (never longer than the type's own) and `--cpu-budget`, and make its
@@ -27,12 +27,14 @@ The flow, in the main thread plus the host's threads and one thread that waits f
    after `fg` the command goes on without a session, `xrs` waiting for it as before;
 6. exit with the child's status, shell style (128 + N for signal N).
 
-Everything that wakes the main thread is a note in one inbox (`_Inbox`): a session event, the
-child's exit, a caught signal. The signal handler only puts a note there; the main thread alone
-acts on notes, so a signal is forwarded exactly once, and a handler never interrupts anything
-half done. The main thread sleeps in `select` on the inbox's pipe, which is also the
-interpreter's signal wakeup fd, so a signal wakes it whichever thread the kernel delivers it to.
-A refused start can be produced in tests through `run_in_session`'s one seam, `make_host`.
+Everything that wakes the main thread is a note in one inbox (`child.Inbox`): a session event,
+the child's exit, a caught signal; `child` explains it. A refused start can be produced in tests
+through `run_in_session`'s one seam, `make_host`.
+
+The quick path (`quick`) may have started the command already, before this module was even
+imported: `continue_in_session` takes it over (`Adopted`). Then step 3 starts the session on a
+running command, a signal meanwhile is forwarded to it, and a session that cannot start stops
+it as an expired one would (exit `EXIT_SESSION_REFUSED`); steps 5 and 6 are the same.
 
 Events are printed to stderr as they arrive, so the command's own output stays clean; `-q`
 silences them, never the errors (a refusal, a missing command, an exceeded CPU budget).
@@ -41,26 +43,19 @@ silences them, never the errors (a refusal, a missing command, an exceeded CPU b
 from __future__ import annotations
 
 import contextlib
-import enum
 import os
 import shutil
 import signal
-import string
 import subprocess
 import sys
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path
-from queue import Empty, SimpleQueue
-from select import select
-from types import FrameType, TracebackType
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING
 
 from .._api.delegate import ExtendedRuntimeSessionDelegate
 from .._api.session import ExtendedRuntimeSession
-from .._backends.threads import start_thread
 from .._core.clock import SystemClock
 from .._core.conditions import Conditions
 from .._core.enums import ErrorCode, InvalidationReason, SessionState, SessionType
@@ -68,6 +63,20 @@ from .._core.errors import ExtendedRuntimeSessionError
 from .._core.policy import Policy
 from .._hosts.embedded import EmbeddedHost
 from .._hosts.terminal import follow_terminal
+from .child import (
+    EXIT_NOT_EXECUTABLE,
+    EXIT_NOT_FOUND,
+    Caught,
+    Inbox,
+    Signals,
+    Woke,
+    default_app_id,
+    error,
+    first_caught,
+    shell_status,
+    spawn,
+    watch_child,
+)
 
 if TYPE_CHECKING:
     import psutil
@@ -81,6 +90,7 @@ __all__ = [
     "EXIT_USAGE",
     "HostFactory",
     "RunOptions",
+    "continue_in_session",
     "run_in_session",
     "session_policy",
 ]
@@ -89,14 +99,10 @@ __all__ = [
 EXIT_SESSION_REFUSED = 75
 #: ... with this when it was asked for what cannot be (a backend that cannot work here).
 EXIT_USAGE = 2
-#: ... and with these when the command cannot be executed, as shells do.
-EXIT_NOT_EXECUTABLE = 126
-EXIT_NOT_FOUND = 127
 
 #: Builds the host for one run from its policy; `EmbeddedHost` itself by default.
 HostFactory = Callable[[Policy], EmbeddedHost]
 
-_FORWARDED = (signal.SIGTERM, signal.SIGHUP, signal.SIGINT)
 #: How long to wait for the tree to vanish after SIGKILL (which cannot be ignored).
 _KILL_WAIT = 2.0
 #: How often `_stop_tree` looks whether the tree is gone (seconds).
@@ -152,19 +158,53 @@ def run_in_session(options: RunOptions, make_host: HostFactory | None = None) ->
 
     missing = _unrunnable(options.command[0])
     if missing is not None:  # say so before a session starts, not after
-        _error(missing[1])
+        error(missing[1])
         return missing[0]
     try:
         make = make_host or _host_maker(options)
-    except BackendUnavailable as error:  # a backend asked for by name cannot work here
-        _error(f"{error}; the command was not run")
+    except BackendUnavailable as unavailable:  # a backend asked for by name cannot work here
+        error(f"{unavailable}; the command was not run")
         return EXIT_USAGE
-    with _Inbox() as inbox, _Signals(inbox) as signals:
+    with Inbox() as inbox, Signals(inbox) as signals:
         host = make(options.policy)
         try:
             return _Runner(host, options, signals, inbox).run()
         finally:
             host.close()
+
+
+@dataclass(frozen=True, slots=True)
+class Adopted:
+    """A command the quick path started before the session (see `quick`), handed over.
+
+    `release` lets go of the quick path's own keep-awake; it is called once the session's
+    keep-awake is held, or when the run ends, so the machine never sleeps in between."""
+
+    child: subprocess.Popen[bytes]
+    inbox: Inbox
+    signals: Signals
+    release: Callable[[], None]
+
+
+def continue_in_session(
+    options: RunOptions, adopted: Adopted, make_host: HostFactory | None = None
+) -> int:
+    """Take over a command the quick path started: the session starts now and supervises it.
+
+    `options.policy` already allows for the time the command has run (the quick path shortens
+    the limit by it). A session that cannot start stops the command, as an expired one would.
+    `make_host` is the tests' seam, as for `run_in_session`.
+    """
+    try:
+        host = (make_host or _host_maker(options))(options.policy)
+    except Exception:
+        adopted.release()
+        raise
+    try:
+        return _Runner(host, options, adopted.signals, adopted.inbox, adopted).run()
+    finally:
+        adopted.release()
+        host.close()
 
 
 def _host_maker(options: RunOptions) -> HostFactory:
@@ -178,142 +218,13 @@ def _host_maker(options: RunOptions) -> HostFactory:
     return lambda policy: EmbeddedHost(policy, backends=chosen)
 
 
-# ---------------------------------------------------------------------- notes and signals
-
-
-class _Woke(enum.Enum):
-    """Why the main thread was woken, besides a signal."""
-
-    SESSION = "a session event"
-    CHILD = "the child exited"
-
-
-class _Caught(NamedTuple):
-    """A signal `xrs` caught, and whether the child existed at that moment."""
-
-    signum: int
-    child_existed: bool
-
-
-_Note = _Woke | _Caught
-
-
-class _Inbox:
-    """Notes for the main thread, put from any thread or from a signal handler.
-
-    A note goes into a `SimpleQueue` (whose `put` is reentrant, so safe in a signal handler),
-    then a byte into a pipe. The main thread sleeps in `select` on that pipe, which is also the
-    interpreter's signal wakeup fd: a signal the kernel hands to another thread still wakes the
-    main thread, which then runs the Python handler, which puts its note. (A plain blocking
-    `get` would sleep on through a signal delivered to another thread.)
-    """
-
-    def __init__(self) -> None:
-        self._notes: SimpleQueue[_Note] = SimpleQueue()
-        self.wakeup_fd: int = -1
-        self._read_fd: int = -1
-
-    def __enter__(self) -> _Inbox:
-        self._read_fd, self.wakeup_fd = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        os.close(self._read_fd)
-        os.close(self.wakeup_fd)
-
-    def put(self, note: _Note) -> None:
-        self._notes.put(note)
-        with contextlib.suppress(BlockingIOError):  # full: the reader is awake anyway
-            os.write(self.wakeup_fd, b"\0")
-
-    def get(self) -> _Note:
-        """The next note, sleeping until there is one."""
-        while (note := self.get_nowait()) is None:
-            select([self._read_fd], [], [])
-            with contextlib.suppress(BlockingIOError):
-                os.read(self._read_fd, 4096)
-        return note
-
-    def get_nowait(self) -> _Note | None:
-        try:
-            return self._notes.get_nowait()
-        except Empty:
-            return None
-
-
-#: What `signal.signal` returns and takes back.
-_Handler = Callable[[int, FrameType | None], Any] | int | signal.Handlers | None
-
-
-class _Signals:
-    """Catches SIGTERM, SIGHUP and SIGINT while in use; restores the previous handlers after.
-
-    Handlers can only be set from the main thread; elsewhere (an embedding program's worker
-    thread) nothing is caught and signals keep their previous effect.
-    """
-
-    def __init__(self, inbox: _Inbox) -> None:
-        self._inbox = inbox
-        self._previous: dict[int, _Handler] = {}
-        self._previous_wakeup_fd: int | None = None
-        #: Set by the main thread once `Popen` has returned.
-        self.child_exists = False
-        #: Whether `xrs` is in its terminal's foreground process group (Ctrl-C reaches both).
-        self.from_terminal = False
-
-    def __enter__(self) -> _Signals:
-        if threading.current_thread() is threading.main_thread():
-            self.from_terminal = _in_terminal_foreground()
-            self._previous_wakeup_fd = signal.set_wakeup_fd(
-                self._inbox.wakeup_fd, warn_on_full_buffer=False
-            )
-            for signum in _FORWARDED:
-                self._previous[signum] = signal.signal(signum, self._caught)
-        return self
-
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        value: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        for signum, handler in self._previous.items():
-            signal.signal(signum, handler)
-        if self._previous_wakeup_fd is not None:
-            signal.set_wakeup_fd(self._previous_wakeup_fd)
-
-    def _caught(self, signum: int, frame: FrameType | None) -> None:
-        self._inbox.put(_Caught(signum, self.child_exists))
-
-    def should_forward(self, caught: _Caught) -> bool:
-        """Forward all but a terminal's Ctrl-C that the existing child received itself."""
-        from_terminal = caught.signum == signal.SIGINT and self.from_terminal
-        return not (from_terminal and caught.child_existed)
-
-
-def _in_terminal_foreground() -> bool:
-    """Whether this process group is the foreground group of the controlling terminal."""
-    try:
-        return os.tcgetpgrp(sys.stdin.fileno()) == os.getpgrp()
-    except (OSError, ValueError):
-        return False
-
-
-def _first_caught(inbox: _Inbox) -> _Caught | None:
-    """The first signal among the notes already queued (the others are dropped)."""
-    while (note := inbox.get_nowait()) is not None:
-        if isinstance(note, _Caught):
-            return note
-    return None
-
-
 # ---------------------------------------------------------------------- the run
 
 
 class _Watcher(ExtendedRuntimeSessionDelegate):
     """Prints session events, keeps how the session went, and wakes the main thread."""
 
-    def __init__(self, host: EmbeddedHost, quiet: bool, inbox: _Inbox) -> None:
+    def __init__(self, host: EmbeddedHost, quiet: bool, inbox: Inbox) -> None:
         self._host = host
         self._quiet = quiet
         self._inbox = inbox
@@ -331,7 +242,7 @@ class _Watcher(ExtendedRuntimeSessionDelegate):
             f"session started: {session.session_type} for {session.app.app_id}, expires at {expiry}"
         )
         self.started = True  # after the line: the main thread's next lines come after it
-        self._inbox.put(_Woke.SESSION)
+        self._inbox.put(Woke.SESSION)
 
     def will_expire(self, session: ExtendedRuntimeSession) -> None:
         self.say(f"session will expire at {_clock_time(session.expiration_date)}")
@@ -348,7 +259,7 @@ class _Watcher(ExtendedRuntimeSessionDelegate):
             self.say(f"session ended: {reason.name}{detail}")
         if self.started and reason is InvalidationReason.RESIGNED_FRONTMOST:
             self.say("the command stays with its job and goes on without a session after fg")
-        self._inbox.put(_Woke.SESSION)
+        self._inbox.put(Woke.SESSION)
 
     def command_must_stop(self) -> bool:
         """Whether the session ended in a way that stops the command: any but the app leaving
@@ -363,15 +274,17 @@ class _Runner:
         self,
         host: EmbeddedHost,
         options: RunOptions,
-        signals: _Signals,
-        inbox: _Inbox,
+        signals: Signals,
+        inbox: Inbox,
+        adopted: Adopted | None = None,
     ) -> None:
         self.host = host
         self.options = options
         self.signals = signals
         self.inbox = inbox
+        self.adopted = adopted
         self.watcher = _Watcher(host, options.quiet, inbox)
-        app = host.app(options.app_id or _default_app_id(options.command[0]), options.session_type)
+        app = host.app(options.app_id or default_app_id(options.command[0]), options.session_type)
         self.session = ExtendedRuntimeSession(app=app, delegate=self.watcher)
 
     def run(self) -> int:
@@ -388,42 +301,58 @@ class _Runner:
         keep_awake = self.host.backends.keep_awake
         detail = "none" if keep_awake is None else keep_awake.probe().detail
         self.watcher.say(f"keep-awake: {detail}")
-        caught = _first_caught(self.inbox)
+        if self.adopted is not None:
+            return self._supervise(self._take_over(self.adopted))
+        caught = first_caught(self.inbox)
         if caught is not None:
             return self._abandon(caught)
-        return self._supervise()
+        child = spawn(self.options.command)
+        if isinstance(child, int):
+            self.session.invalidate()
+            return child
+        self.signals.child_exists = True
+        watch_child(child, self.inbox)
+        return self._supervise(child)
 
     def _start(self) -> int | None:
         """Start the session; the exit status if the command must not run, else `None`."""
         self.session.start()
         while not self.watcher.started and self.watcher.ended is None:
             note = self.inbox.get()
-            if isinstance(note, _Caught):
-                return self._abandon(note)
-        if self.session.state is not SessionState.RUNNING:
-            reason, error = self.watcher.ended or (InvalidationReason.ERROR, None)
-            app_id = self.session.app.app_id
-            _error(_refusal(reason, error, self.host.engine, app_id))
+            if isinstance(note, Caught):
+                if self.adopted is None:
+                    return self._abandon(note)
+                self.signals.forward(note, self.adopted.child)
+        if self.session.state is SessionState.RUNNING:
+            return None
+        reason, ended = self.watcher.ended or (InvalidationReason.ERROR, None)
+        why = _refusal(reason, ended, self.host.engine, self.session.app.app_id)
+        if self.adopted is None:
+            error(f"{why}; the command was not run")
             return EXIT_SESSION_REFUSED
-        return None
+        child = self.adopted.child
+        if child.poll() is None:
+            error(f"{why}; the command is being stopped")
+            _stop_tree(child, self.options.grace)
+        child.wait()
+        return EXIT_SESSION_REFUSED
 
-    def _abandon(self, caught: _Caught) -> int:
+    def _take_over(self, adopted: Adopted) -> subprocess.Popen[bytes]:
+        """The quick path's child, now the session's: its lock goes once the session's is held
+        (kept, should the session's keep-awake not be held within a second)."""
+        if self.host.settle(1.0):
+            adopted.release()
+        return adopted.child
+
+    def _abandon(self, caught: Caught) -> int:
         """A signal came before the command started: do not start it."""
         self.watcher.say(f"{signal.Signals(caught.signum).name} received: the command was not run")
         self.session.invalidate()
         return 128 + caught.signum
 
-    def _supervise(self) -> int:
-        child = _spawn(self.options.command)
-        if isinstance(child, int):
-            self.session.invalidate()
-            return child
-        self.signals.child_exists = True
-        start_thread(_wait_child, name="xrs-child", args=(child, self.inbox))
+    def _supervise(self, child: subprocess.Popen[bytes]) -> int:
         while child.poll() is None and not self.watcher.command_must_stop():
-            note = self.inbox.get()
-            if isinstance(note, _Caught) and self.signals.should_forward(note):
-                child.send_signal(note.signum)
+            self.signals.forward(self.inbox.get(), child)
         if child.poll() is None:
             self._explain_end()
             grace = self.options.grace
@@ -431,17 +360,17 @@ class _Runner:
             _stop_tree(child, grace)
         else:
             self.session.invalidate()
-        return _status(child.wait())
+        return shell_status(child.wait())
 
     def _explain_end(self) -> None:
         """Say so when the CPU budget ended the session: nothing else would tell why."""
-        _, error = self.watcher.ended or (InvalidationReason.NONE, None)
-        if error is None or error.code is not ErrorCode.EXCEEDED_RESOURCE_LIMITS:
+        _, ended = self.watcher.ended or (InvalidationReason.NONE, None)
+        if ended is None or ended.code is not ErrorCode.EXCEEDED_RESOURCE_LIMITS:
             return
         policy = self.host.engine.policy  # what the engine enforces
         budget = policy.cpu_budget(self.options.session_type)
         window = policy.cpu_window.total_seconds()
-        _error(
+        error(
             f"the command's process tree used more than {budget:g} core of CPU on average over "
             f"{window:g} s, so the session ended (EXCEEDED_RESOURCE_LIMITS) and the command is "
             f"being stopped; for CPU-heavy work run with --cpu-budget none, or a higher budget "
@@ -453,7 +382,7 @@ def _unrunnable(program: str) -> tuple[int, str] | None:
     """Why `program` cannot run, as an exit status and a message; `None` when it looks runnable.
 
     Checked before the session starts, so a typo never holds the machine awake even for a
-    moment; `_spawn` still handles the program vanishing in between.
+    moment; `spawn` still handles the program vanishing in between.
     """
     if os.sep in program:
         path = Path(program)
@@ -465,26 +394,6 @@ def _unrunnable(program: str) -> tuple[int, str] | None:
     if shutil.which(program) is None:
         return EXIT_NOT_FOUND, f"command not found: {program}"
     return None
-
-
-def _spawn(command: tuple[str, ...]) -> subprocess.Popen[bytes] | int:
-    """Start the command; on failure say why and return the shell's exit status."""
-    try:
-        return subprocess.Popen(command)
-    except FileNotFoundError:
-        _error(f"command not found: {command[0]}")
-        return EXIT_NOT_FOUND
-    except PermissionError:
-        _error(f"command not executable: {command[0]}")
-        return EXIT_NOT_EXECUTABLE
-    except OSError as error:
-        _error(f"cannot execute {command[0]}: {error.strerror}")
-        return EXIT_NOT_EXECUTABLE
-
-
-def _wait_child(child: subprocess.Popen[bytes], inbox: _Inbox) -> None:
-    child.wait()
-    inbox.put(_Woke.CHILD)
 
 
 # ---------------------------------------------------------------------- stopping the tree
@@ -573,7 +482,7 @@ def _refusal(
         name, why = code.name, message.rstrip(".")
         if hint is not None:
             why = f"{why}; {hint}"
-    return f"the session could not start: {name} ({why}); the command was not run"
+    return f"the session could not start: {name} ({why})"
 
 
 #: What the user can do about each error that can refuse an `xrs run` session.
@@ -595,22 +504,6 @@ def _suppression(conditions: Conditions, policy: Policy) -> str:
     if conditions.battery_low(policy.battery_low_percent):
         return f"the battery is at {conditions.battery_percent:g}% and not charging; plug it in"
     return "sessions are paused or the system is shutting down or saving power"
-
-
-def _error(message: str) -> None:
-    print(f"xrs run: {message}", file=sys.stderr, flush=True)
-
-
-def _status(returncode: int) -> int:
-    return 128 - returncode if returncode < 0 else returncode
-
-
-_APP_ID_CHARACTERS = frozenset(string.ascii_letters + string.digits + "._-")
-
-
-def _default_app_id(program: str) -> str:
-    name = "".join(c if c in _APP_ID_CHARACTERS else "-" for c in Path(program).name)
-    return f"xrs.run.{name.strip('.-_') or 'command'}"[:255]
 
 
 def _clock_time(value: datetime | None) -> str:

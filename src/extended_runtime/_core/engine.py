@@ -67,6 +67,7 @@ from .events import (
     WakeAlarm,
 )
 from .handover import Handover
+from .limits import keep_awake_why
 from .live import ORPHAN_GEN, LiveApp, LiveSession, Run
 from .metering import CpuMeter, CpuReadings
 from .policy import Policy
@@ -812,9 +813,8 @@ class Engine:
             return _RELEASED
         first = next(iter(running.values()))
         if self._first_label[0] != first.id:  # formatted once per longest-running session
-            expires = first.started.expires_at
-            until = f"until {expires:%H:%M:%S} UTC" if expires is not None else "without a limit"
-            self._first_label = (first.id, first.app.app_id, f"{first.type.value} session {until}")
+            why = keep_awake_why(first.type, first.started.expires_at)
+            self._first_label = (first.id, first.app.app_id, why)
         _, who, why = self._first_label
         others = len(running) - 1
         if not others:

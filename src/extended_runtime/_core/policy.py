@@ -15,21 +15,11 @@ from datetime import timedelta
 from types import MappingProxyType
 
 from .enums import FRONTMOST_TYPES, SessionType
+from .limits import DEFAULT_LIMITS
 
 __all__ = ["DEFAULT_LIMITS", "Policy"]
 
 _ZERO = timedelta(0)
-
-#: Apple's time limit per type. Underwater depth has none documented (`None`: no expiry).
-DEFAULT_LIMITS: Mapping[SessionType, timedelta | None] = MappingProxyType(
-    {
-        SessionType.SELF_CARE: timedelta(minutes=10),
-        SessionType.MINDFULNESS: timedelta(hours=1),
-        SessionType.PHYSICAL_THERAPY: timedelta(hours=1),
-        SessionType.SMART_ALARM: timedelta(minutes=30),
-        SessionType.UNDERWATER_DEPTH: None,
-    }
-)
 
 
 @dataclass(frozen=True, slots=True)
