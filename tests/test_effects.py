@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from extended_runtime._core.clock import SystemClock
-from extended_runtime._hosts.effects import Effects, Job
+from extended_runtime._hosts.effects import Effects, Job, spaced_by
 
 Failure = tuple[str, str, bool]
 
@@ -220,8 +220,7 @@ def test_a_spaced_channel_delays_minor_values_and_never_a_release(threaded: Runn
     threaded.effects.latest(
         "keep-awake",
         lambda value: _job("keep-awake", lambda: apply(value)),
-        spaced=lambda last, new: last is not None and new is not None,
-        spacing=0.4,
+        spacing=spaced_by(0.4, lambda last, new: last is not None and new is not None),
     )
     threaded.effects.set("keep-awake", "a")
     assert until(1) == ["a"]

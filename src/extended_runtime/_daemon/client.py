@@ -4,11 +4,18 @@ Theory
 ------
 The client holds one connection to the daemon and implements the same port as the in-process
 hosts, so `App` and `ExtendedRuntimeSession` cannot tell them apart. Each call is one request and
-its reply. The daemon pushes every event a request causes before the reply, and one reader thread
-reads both in order: it *mirrors* each pushed event into its session object at once and posts the
-delegate call to a `Delivery` (the session's asyncio loop, else one delegate thread), exactly as
-the embedded host does; then it hands the reply to the caller. So `state` has changed when
-`start()` returns, and delegate calls arrive the same way on every host.
+its reply. The daemon pushes every event a request causes before the reply, and the caller reads
+both in order itself (no thread hand-off on the way): it *mirrors* each pushed event into its
+session object at once and posts the delegate call to a `Delivery` (the session's asyncio loop,
+else one delegate thread), exactly as the embedded host does, until its reply comes. So `state`
+has changed when `start()` returns, and delegate calls arrive the same way on every host.
+
+Events nobody's call reads (a timer's, between calls) are read by one reader thread, which
+stands aside while the app is calling: from the first frame it sees while a call is in flight
+until `READER_LINGER` after the last call ended, it leaves the socket to the callers (the last
+call to end tells it so). A burst of calls then wakes it about twice per `READER_LINGER`, not
+twice per call (a thread woken in the middle of every call costs the app more than the call's
+own work), and a timer's event that comes right after a call waits at most that long.
 
 Repeat handlers run here, in the app: an `AlertPlayed` that awaits an answer is pushed, the
 handler runs on the delivery thread, and its answer goes back as `NextAlert`. Sessions the daemon
@@ -80,6 +87,8 @@ RECONNECT = 8.0
 RECONNECT_POLL = 0.1
 #: How long the interpreter's exit waits for delegate calls still queued (seconds).
 EXIT_TIMEOUT = 2.0
+#: How long after the last call the reader thread takes the socket back (seconds).
+READER_LINGER = 0.002
 
 
 class DaemonUnavailable(ExtendedRuntimeSessionError):
@@ -110,6 +119,11 @@ class DaemonClient:
         self._ids = itertools.count(1)
         self._send_lock = threading.Lock()
         self._lock = threading.Lock()
+        #: Calls in flight, and when the last one ended: the reader stands aside meanwhile.
+        self._calls = 0
+        self._last_call = 0.0
+        self._aside = threading.Condition(self._lock)
+        self._reader_aside = False  # the reader waits for the calls in flight to end
         self._waiting: dict[int, _Waiting] = {}
         self._apps: dict[str, AppRecord] = {}
         self._links: dict[str, SessionLink] = {}
@@ -263,6 +277,18 @@ class DaemonClient:
                 raise DaemonUnavailable(self._lost)
             request_id = next(self._ids)
             self._waiting[request_id] = waiting
+            self._calls += 1
+        try:
+            return self._exchange(request, request_id, waiting)
+        finally:
+            with self._lock:
+                self._calls -= 1
+                self._last_call = self._clock.monotonic()
+                if not self._calls and self._reader_aside:
+                    self._aside.notify()
+
+    def _exchange(self, request: Any, request_id: int, waiting: _Waiting) -> Any:
+        """Send the request, then read the connection until its reply has come."""
         data = p.frame(_with_id(request, request_id))
         try:
             with self._send_lock:
@@ -294,11 +320,29 @@ class DaemonClient:
         poller.register(sock, select.POLLIN)
         while self._sock is sock and self._lost is None:
             poller.poll()
+            if not self._stand_aside(sock):
+                return
             with self._read_lock:
                 if self._sock is not sock or self._lost is not None:
                     return
                 if poller.poll(0):
                     self._read_one(sock)
+
+    def _stand_aside(self, sock: socket.socket) -> bool:
+        """Wait while a call is in flight and for `READER_LINGER` after the last one; False
+        once `sock` is no longer the connection."""
+        with self._lock:
+            while self._sock is sock and self._lost is None and not self._closed:
+                if self._calls:  # the last call to end says so (a lost word: 1 s at most)
+                    self._reader_aside = True
+                    self._aside.wait(1.0)
+                    self._reader_aside = False
+                    continue
+                wait = self._last_call + READER_LINGER - self._clock.monotonic()
+                if wait <= 0:
+                    return True
+                self._aside.wait(wait)
+        return False
 
     def _read_one(self, sock: socket.socket) -> None:
         """Read one frame and act on it (the read lock held); a failure loses the connection."""
@@ -395,6 +439,7 @@ class DaemonClient:
                 return
             self._lost = f"{reason}: start it again (`xrs daemon`), or run without it"
             waiting, self._waiting = self._waiting, {}
+            self._aside.notify_all()
             links = [link for link in self._links.values() if _live(link)]
         for slot in waiting.values():
             slot.done.set()
@@ -473,6 +518,8 @@ class DaemonClient:
         self._resign_frontmost()
         self._closed = True
         self._closing.set()
+        with self._lock:
+            self._aside.notify_all()
         with contextlib.suppress(OSError):
             self._sock.shutdown(socket.SHUT_RDWR)
         self._reader.join(timeout)

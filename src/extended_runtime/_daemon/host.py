@@ -72,8 +72,8 @@ from .._core.events import (
 )
 from .._core.policy import Policy
 from .._core.records import FOLDED, SessionRecord
-from .._hosts.base import CannotLaunch, always_spaced, keep_record
-from .._hosts.effects import Job
+from .._hosts.base import CannotLaunch, keep_record
+from .._hosts.effects import Job, spaced_by
 from .._hosts.embedded import EmbeddedHost
 
 if TYPE_CHECKING:
@@ -173,8 +173,7 @@ class DaemonHost(EmbeddedHost):
             self._effects.latest(
                 "commit",
                 lambda _: Job("commit", store.name, store.flush),
-                spaced=always_spaced,
-                spacing=COMMIT_SPACING,
+                spacing=spaced_by(COMMIT_SPACING),
             )
         #: The connections that registered each app (alive while any does).
         self._holders: dict[str, set[Peer]] = {}

@@ -42,7 +42,13 @@ from .._backends.select import Backends
 from .._backends.threads import held_in_main_thread
 from .._core.conditions import Conditions
 from .._core.engine import Engine
-from .._core.enums import ApplicationState, AutoLaunchAuthorizationStatus, HapticType, SessionState
+from .._core.enums import (
+    ApplicationState,
+    AutoLaunchAuthorizationStatus,
+    HapticType,
+    SessionState,
+    SessionType,
+)
 from .._core.errors import SessionUsageError
 from .._core.events import (
     AlarmEndedSilently,
@@ -66,9 +72,9 @@ from .._core.events import (
 )
 from .._core.records import FOLDED, fold
 from ..abc import ConditionsChange, EventSink, Store, UserAction
-from .effects import Effects, Job
+from .effects import Effects, Job, spaced_by
 
-__all__ = ["CannotLaunch", "Host", "always_spaced", "keep_record"]
+__all__ = ["CannotLaunch", "Host", "keep_awake_spacing", "keep_record"]
 
 log = logging.getLogger("extended_runtime")
 
@@ -88,6 +94,8 @@ class Host(ABC):
         self._lock = threading.RLock()
         #: Links that hear their session's events, by session id.
         self._links: dict[str, SessionLink] = {}
+        #: Running sessions that played an alert: only their endings (and any alarm's) dismiss.
+        self._alerted: set[str] = set()
         #: Every link a process of each app holds (calls may still be queued for them).
         self._held_by: dict[str, weakref.WeakSet[Any]] = {}
         self._apps: dict[str, AppRecord] = {}
@@ -333,7 +341,9 @@ class Host(ABC):
         self._on_session_event(event)
         self._links.pop(event.session_id, None)
         alerts = self.backends.alerts
-        if event.previous_state is SessionState.RUNNING and alerts is not None:
+        alerted = event.session_id in self._alerted or event.session_type is SessionType.SMART_ALARM
+        self._alerted.discard(event.session_id)
+        if alerted and event.previous_state is SessionState.RUNNING and alerts is not None:
             dismiss = partial(alerts.dismiss, event.app_id, event.session_id)
             job = Job("dismiss", alerts.name, dismiss, event.app_id, event.session_id)
             self._effects.submit("alerts", job)
@@ -341,6 +351,7 @@ class Host(ABC):
     def _on_alert_played(self, event: AlertPlayed) -> None:
         alerts = self.backends.alerts
         if alerts is not None:
+            self._alerted.add(event.session_id)
             play = partial(alerts.play, event.app_id, event.session_id, event.haptic, event.by_host)
             job = Job("alert", alerts.name, play, event.app_id, event.session_id)
             self._effects.submit("alerts", job)
@@ -399,24 +410,21 @@ class Host(ABC):
                     keep.name,
                     keep.release if label is None else partial(keep.hold, *label),
                 ),
-                spaced=_relabel,
-                spacing=RELABEL_SPACING,
+                spacing=keep_awake_spacing,
             )
         wake = backends.wake_alarm
         if wake is not None:
             effects.latest(
                 "wake-alarm",
                 lambda at: Job("wake-alarm", wake.name, partial(wake.arm, at)),
-                spaced=_later,
-                spacing=WAKE_ALARM_SPACING,
+                spacing=spaced_by(WAKE_ALARM_SPACING, _later),
             )
         cpu_name = backends.cpu.name if backends.cpu is not None else "none"
         effects.latest(
             "cpu",
             lambda trees: Job("cpu", cpu_name, partial(self._read_cpu, trees)),
             merge=frozenset.union,
-            spaced=always_spaced,
-            spacing=CPU_READ_SPACING,
+            spacing=spaced_by(CPU_READ_SPACING),
         )
 
     def _read_cpu(self, trees: Collection[str]) -> None:
@@ -514,11 +522,19 @@ LOGGED = (SessionInvalidated, RequestIgnored, AlarmEndedSilently, AlarmsDisabled
 #: The shortest time between two new labels of a keep-awake that stays held (seconds): each
 #: is a new inhibitor, and a burst of starts then costs one, not one per start.
 RELABEL_SPACING = 1.0
+#: The shortest time a keep-awake is held (seconds): a release waits this long after its hold
+#: was taken, so a burst of sessions that each end before the next starts keeps one inhibitor
+#: instead of taking and dropping one per session (two calls to logind each). A session that ran
+#: longer is released at once; the machine stays awake at most this long after a short one.
+RELEASE_LINGER = 0.1
 
 
-def _relabel(last: object, new: object) -> bool:
-    """Whether keep-awake value `new` only relabels a hold (`last`): held before and after."""
-    return last is not None and new is not None
+def keep_awake_spacing(last: object, new: object) -> float:
+    """How long keep-awake value `new` waits after `last` was taken: a relabel (held before and
+    after) `RELABEL_SPACING`, a release `RELEASE_LINGER`, a hold not at all."""
+    if new is None:
+        return RELEASE_LINGER if last is not None else 0.0
+    return RELABEL_SPACING if last is not None else 0.0
 
 
 #: The shortest time between two moves of the wake alarm to a later instant (seconds): as a
@@ -539,11 +555,6 @@ def _later(last: object, new: object) -> bool:
 CPU_READ_SPACING = 0.5
 
 
-def always_spaced(last: object, new: object) -> bool:
-    """Every CPU reading is spaced from the last one."""
-    return True
-
-
 #: A scheduled start this late is logged: its instant passed while the machine slept, the
 #: process was stopped, or the wall clock was set past it.
 LATE_START = timedelta(seconds=1)
@@ -557,7 +568,7 @@ def _logs(event: Event) -> bool:
     if not isinstance(event, LOGGED):
         return False
     quiet = isinstance(event, SessionInvalidated) and event.error is None and not event.refused
-    return log.isEnabledFor(logging.INFO if quiet else logging.WARNING)
+    return log.isEnabledFor(logging.DEBUG if quiet else logging.WARNING)
 
 
 def _late(event: Event) -> bool:
@@ -629,5 +640,5 @@ def _log_invalidated(event: SessionInvalidated) -> None:
             event.reason.name,
             detail,
         )
-    else:
-        log.info("session %s of %s ended: %s", event.session_id, event.app_id, event.reason.name)
+    else:  # an ending as asked or on time: a daemon's audit log keeps it, `-v` shows it
+        log.debug("session %s of %s ended: %s", event.session_id, event.app_id, event.reason.name)

@@ -14,11 +14,14 @@ Two kinds of channel:
 * a *latest* channel keeps only the newest value, merged with what is still pending (keep-awake
   and the wake alarm are levels: only the last one matters; CPU readings merge the trees asked
   for, so a burst of session starts costs one reading). A latest channel may also be *spaced*:
-  a value its `spaced` test calls minor (keep-awake's new label while it stays held, the wake
-  alarm moved later, a CPU reading) waits until `spacing` seconds after the channel last took a
-  value, so a burst of starts relabels the inhibitor once, not once per start; a value that
-  matters at once (a hold, a release, an earlier alarm) does not wait, nor does anything once
-  the host settles, closes or is told the machine suspends (`expedite`).
+  its `spacing(last, new)` says how long after the channel last took a value a new one may be
+  taken. A minor value (keep-awake's new label while it stays held, the wake alarm moved later,
+  a CPU reading) waits a while, so a burst of starts relabels the inhibitor once, not once per
+  start; a keep-awake release waits a moment after its hold, so a burst of short sessions keeps
+  one inhibitor rather than taking and dropping one each; a value that matters at once (a hold,
+  an earlier alarm) does not wait, nor does anything once the host settles, closes or is told
+  the machine suspends (`expedite`). `spaced_by` makes the usual spacing: a fixed time for the
+  values a test calls minor.
 
 Every job is guarded. One that raises is reported (`report`), which the host turns into
 `Engine.effect_failed`, and the channel goes on. A *latest* job that failed is tried again with
@@ -45,6 +48,7 @@ is a real-time matter.
 from __future__ import annotations
 
 import logging
+import math
 import threading
 from collections import deque
 from collections.abc import Callable
@@ -54,7 +58,21 @@ from typing import Any
 from .._backends.threads import start_thread
 from .._core.clock import SystemClock
 
-__all__ = ["Effects", "Job"]
+__all__ = ["Effects", "Job", "Spacing", "spaced_by"]
+
+#: How long after the last value a latest channel took it may take `new` (`last`, `new`; s).
+Spacing = Callable[[Any, Any], float]
+
+
+def spaced_by(seconds: float, minor: Callable[[Any, Any], bool] | None = None) -> Spacing:
+    """A spacing of `seconds` for the values `minor(last, new)` calls minor (all by default),
+    none for the others."""
+
+    def spacing(last: Any, new: Any) -> float:
+        return seconds if minor is None or minor(last, new) else 0.0
+
+    return spacing
+
 
 log = logging.getLogger("extended_runtime")
 
@@ -94,7 +112,6 @@ class _Channel:
         "pending",
         "ready",
         "retry",
-        "spaced",
         "spacing",
         "taken_at",
         "worker",
@@ -117,9 +134,8 @@ class _Channel:
         self.last: Any = _EMPTY  # the newest value taken
         self.retry = 0.0
         self.not_before = 0.0
-        #: A minor value (`spaced(last, value)`) waits until `spacing` s after `taken_at`.
-        self.spaced: Callable[[Any, Any], bool] | None = None
-        self.spacing = 0.0
+        #: A value waits until `spacing(last, value)` s after `taken_at`.
+        self.spacing: Spacing | None = None
         self.taken_at = 0.0
         self.gen = 0
         self.worker: threading.Thread | None = None
@@ -177,13 +193,12 @@ class Effects:
         make: Callable[[Any], Job],
         merge: Callable[[Any, Any], Any] = lambda old, new: new,
         *,
-        spaced: Callable[[Any, Any], bool] | None = None,
-        spacing: float = 0.0,
+        spacing: Spacing | None = None,
     ) -> None:
         """Declare a channel that applies only its newest value (`merge`d with a pending one);
-        with `spaced`, a value it calls minor next to the last one taken waits `spacing` s."""
+        with `spacing`, a value waits `spacing(last, value)` s after the last one was taken."""
         channel = _Channel(name, threading.Condition(self._lock), make, merge)
-        channel.spaced, channel.spacing = spaced, spacing
+        channel.spacing = spacing
         self._channels[name] = channel
 
     def submit(self, name: str, job: Job) -> None:
@@ -284,16 +299,17 @@ class Effects:
         """Take every pending value now, spacing or not (the machine is about to suspend)."""
         with self._lock:
             for channel in self._channels.values():
-                channel.taken_at = -channel.spacing
+                channel.taken_at = -math.inf
                 channel.ready.notify()
 
     def _spaced_until(self, channel: _Channel) -> float:
         """When the pending value may be taken, as far as spacing goes (0: now); a closing
         runner does not wait."""
-        spaced, pending = channel.spaced, channel.pending
-        if spaced is None or pending is _EMPTY or channel.last is _EMPTY or self._closed:
+        spacing, pending = channel.spacing, channel.pending
+        if spacing is None or pending is _EMPTY or channel.last is _EMPTY or self._closed:
             return 0.0
-        return channel.taken_at + channel.spacing if spaced(channel.last, pending) else 0.0
+        seconds = spacing(channel.last, pending)
+        return channel.taken_at + seconds if seconds > 0 else 0.0
 
     def _retry_later(self, channel: _Channel, value: object) -> None:
         """A latest job failed: try its value again later, unless a newer one came."""
