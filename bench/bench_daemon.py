@@ -19,9 +19,9 @@ the machine's services when `scripts/services start` ran), used as apps use it:
   the client's delivery). The peer is APScheduler 3.11's `AsyncIOScheduler` with the same dates,
   in this process after the daemon's run. Target: our p99 at most half of APScheduler's;
 * *restart*: a store holding 100,000 scheduled sessions (of 100,000 apps, written through the
-  store as the daemon writes them) is opened by a fresh daemon; the figure is the time from
-  starting the process to its status file saying it serves, and the number of scheduled
-  sessions its `status` reports. Target: under 1 s, all there.
+  store as the daemon writes them) is opened by a fresh daemon, three times; the figure is the
+  median time from starting the process to its status file saying it serves, and the fewest
+  scheduled sessions its `status` reported. Target: under 1 s, all there.
 
 Run: `python bench/bench_daemon.py` (one JSON object on the last line of stdout).
 """
@@ -29,6 +29,7 @@ Run: `python bench/bench_daemon.py` (one JSON object on the last line of stdout)
 from __future__ import annotations
 
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -50,6 +51,7 @@ ROUNDS = 3000
 CLIENTS = 16
 SECONDS = 3.0
 RESTART_SESSIONS = 100_000
+RESTARTS = 3  # the restart's figure is the median of this many
 TARGETS = {
     "round_trip_of_echo": 3.0,
     "lifecycles_per_s": 5000.0,
@@ -226,14 +228,22 @@ def restart(folder: Path, sessions: int = RESTART_SESSIONS) -> dict[str, Any]:
             )
         )
     store.close()
-    ready = daemon.start()
-    client = daemon.client()
-    try:
-        scheduled = client.status(limit=0)["scheduled"]
-    finally:
-        client.close()
-        daemon.stop()
-    return {"sessions": sessions, "ready_s": ready, "scheduled": scheduled}
+    readies: list[float] = []
+    counts: list[int] = []
+    for _ in range(RESTARTS):  # the same store each time: a restart changes nothing in it
+        readies.append(daemon.start())
+        client = daemon.client()
+        try:
+            counts.append(client.status(limit=0)["scheduled"])
+        finally:
+            client.close()
+            daemon.stop()
+    return {
+        "sessions": sessions,
+        "ready_s": statistics.median(readies),
+        "ready_s_all": readies,
+        "scheduled": min(counts),
+    }
 
 
 def lateness(folder: Path, count: int = ALARMS, spacing: float = SPACING) -> dict[str, Any]:

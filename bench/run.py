@@ -317,7 +317,8 @@ def daemon_rows(daemon: dict[str, Any]) -> list[Row]:
             bool(passed["lateness"]),
         ),
         Row(
-            f"Daemon: start with {back['sessions']:,} scheduled sessions in its store, to serving",
+            f"Daemon: start with {back['sessions']:,} scheduled sessions in its store, to serving "
+            f"(median of {len(back.get('ready_s_all', [0]))})",
             f"{back['ready_s']:.2f} s ({back['scheduled']:,} scheduled after)",
             "-",
             "-",

@@ -641,3 +641,60 @@ def test_any_saves_then_a_reopen_give_back_the_last_record_of_each_session(
             assert again.records() == list(expected.values())
         finally:
             again.close()
+
+
+# ---------------------------------------------------------------------- reading lazily
+
+
+@pytest.mark.parametrize(
+    ("column", "value", "says"),
+    [
+        ("state", 99, "cannot be read (KeyError(99))"),
+        ("session_type", "'juggling'", "cannot be read (KeyError('juggling'))"),
+        ("start_date", "'tomorrow'", "cannot be read ("),
+        ("start_date", str(10**19), "cannot be read ("),
+        ("app_id", "x'41'", "a column holds a value of the wrong type"),
+    ],
+)
+def test_a_damaged_row_is_refused_at_opening_not_when_first_read(
+    path: Path, column: str, value: str, says: str
+) -> None:
+    store = SqliteStore(path)
+    for n in range(3):
+        store.save(_record(f"s{n}", minutes=n))
+    store.close()
+    with closing(sqlite3.connect(path)) as db, db:
+        db.execute(f"UPDATE sessions SET {column} = {value} WHERE session_id = 's1'")
+    with pytest.raises(StoreError) as refused:
+        SqliteStore(path)
+    message = str(refused.value)
+    assert message.startswith(f"{path}: the record of session 's1' ")
+    assert says in message
+    assert "the file is damaged; move it aside" in message
+
+
+def test_recovery_reads_what_live_lists_without_building_the_waiting_records(
+    path: Path,
+) -> None:
+    store = SqliteStore(path)
+    saved = [
+        _record("waits", minutes=0),
+        _record("runs", app_id="org.example.b", state=SessionState.RUNNING, minutes=1),
+        _record("ended", app_id="org.example.c", state=SessionState.INVALID, minutes=2),
+        replace(_record("undated", app_id="org.example.d", minutes=3), start_date=None),
+    ]
+    for record in saved:
+        store.save(record)
+    store.close()
+    again = SqliteStore(path)
+    try:
+        scheduled, others = again.recovery()
+        assert scheduled == [("waits", "org.example.a", saved[0].start_date)]
+        assert others == [saved[1], saved[3]]
+        assert [r.session_id for r in again.live()] == ["waits", "runs", "undated"]
+        assert again.get("ended") == saved[2]  # built when asked for, equal to what was saved
+        assert again.records() == saved  # in the order of their first saves
+        again.save(replace(saved[0], state=SessionState.RUNNING))  # a built record replaces a row
+        assert again.recovery() == ([], [replace(saved[0], state=SessionState.RUNNING), *others])
+    finally:
+        again.close()

@@ -8,8 +8,13 @@ ones) is read into a dict when the file is opened, and `save` puts the new recor
 so `get`, `records` and `live` cost what a dict costs and see every record saved, on disk yet or
 not. The app registry is cached the same way, as JSON text (so a caller can never change the
 cache through a dict it was handed). Opening is a restarted daemon's first wait, so reading a
-row is kept to what it must cost: enums are found by value in prebuilt dicts (an enum call
-costs twenty times more) and the app bodies are parsed as one JSON array.
+row is kept to what it must cost: each row is checked (its schema, and every enum value and
+instant it holds, so a damaged or newer file is refused at once, with a message) and kept as
+the tuple SQLite returned; the record is built from it when first asked for (`get`, `records`,
+`live`). Building a hundred thousand frozen records is half of an opening, and a restarted
+daemon needs none for the sessions that wait for their date: `recovery` reads those straight
+from the rows. Enums are found by value in prebuilt dicts (an enum call costs twenty times more)
+and the app bodies are parsed as one JSON array.
 
 Writes are *staged*, then committed in groups. `save` turns the record into a row tuple (outside
 any lock), gives it the session's place (see "The file") and puts it in the cache and among the
@@ -94,7 +99,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, TypeAlias
+from typing import Any, NoReturn, TypeAlias
 
 from .._core.clock import Clock, SystemClock, as_utc
 from .._core.codec import decode_event, encode_event
@@ -124,6 +129,14 @@ _BUSY_TIMEOUT = 5.0
 #: Instants of session records are kept as integer microseconds since this one.
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
+#: The instants a row may hold, as integer microseconds since `_EPOCH` (`datetime`'s range).
+_INSTANTS = (
+    (datetime.min.replace(tzinfo=UTC) - _EPOCH) // _MICROSECOND,
+    (datetime.max.replace(tzinfo=UTC) - _EPOCH) // _MICROSECOND,
+)
+_SCHEDULED = int(SessionState.SCHEDULED)
+_LIVE = (SessionState.SCHEDULED, SessionState.RUNNING)
+_LIVE_STATES = tuple(int(state) for state in _LIVE)
 #: Column values back to enums, by dict lookup (an enum call costs twenty times more).
 _TYPES: dict[str | None, SessionType | None] = {None: None} | {t.value: t for t in SessionType}
 _STATES: dict[int, SessionState] = {int(state): state for state in SessionState}
@@ -178,7 +191,7 @@ Migration: TypeAlias = str | Callable[[sqlite3.Connection], None]
 #: A row as `executemany` takes it.
 _Row: TypeAlias = tuple[Any, ...]
 #: The session records of a file, by id in the order of their places, and the place of each.
-_Loaded: TypeAlias = tuple[dict[str, SessionRecord], dict[str, int]]
+_Loaded: TypeAlias = tuple[dict[str, "SessionRecord | _Row"], dict[str, int]]
 
 _V2_SESSIONS = """
 CREATE TABLE sessions_v2 (
@@ -372,13 +385,46 @@ class SqliteStore(Store, EventSink):
     def get(self, session_id: str) -> SessionRecord | None:
         with self._lock:
             self._check_open()
-            return self._cache.get(session_id)
+            kept = self._cache.get(session_id)
+            if isinstance(kept, tuple):
+                kept = self._cache[session_id] = _session_record(kept, self._label)
+            return kept
 
     def records(self, app_id: str | None = None) -> list[SessionRecord]:
         with self._lock:
             self._check_open()
-            kept = list(self._cache.values())
+            kept = list(self._built().values())
         return kept if app_id is None else [r for r in kept if r.app_id == app_id]
+
+    def recovery(self) -> tuple[list[tuple[str, str, datetime]], list[SessionRecord]]:
+        """What a restarted daemon takes up again, oldest first: each scheduled session as
+        (session id, app id, start date), read from its row without building its record, and
+        the records of the other live ones (running, or scheduled without a date)."""
+        with self._lock:
+            self._check_open()
+            kept = list(self._cache.values())
+        scheduled: list[tuple[str, str, datetime]] = []
+        running: list[SessionRecord] = []
+        for value in kept:
+            if isinstance(value, tuple):
+                state, start = value[4], value[6]
+                if state == _SCHEDULED and start is not None:
+                    scheduled.append((value[1], value[2], _EPOCH + _MICROSECOND * start))
+                elif state in _LIVE_STATES:
+                    running.append(_session_record(value, self._label))
+            elif value.state is SessionState.SCHEDULED and value.start_date is not None:
+                scheduled.append((value.session_id, value.app_id, value.start_date))
+            elif value.state in _LIVE:
+                running.append(value)
+        return scheduled, running
+
+    def _built(self) -> dict[str, SessionRecord]:
+        """The cache with every record built (the lock held)."""
+        cache = self._cache
+        for session_id, value in cache.items():
+            if isinstance(value, tuple):
+                cache[session_id] = _session_record(value, self._label)
+        return cache  # type: ignore[return-value]
 
     def flush(self) -> None:
         """Return once every write staged before the call is committed; `StoreError` if the
@@ -447,14 +493,17 @@ class SqliteStore(Store, EventSink):
         return None if text is None else _body(text)
 
     def apps(self) -> dict[str, dict[str, Any]]:
-        """Every app kept, by id, in the order they were first put."""
+        """Every app kept, by id, in the order they were first put. Apps kept with the same
+        body share one dict (a restart reads each body once): change none of them."""
         with self._lock:
             self._check_open()
             app_ids, texts = list(self._apps), list(self._apps.values())
-        # all the bodies as one JSON array: for the 100,000 apps of a restart, four times
-        # faster than one `json.loads` each
-        bodies: list[dict[str, Any]] = json.loads(f"[{','.join(texts)}]")
-        return dict(zip(app_ids, bodies, strict=True))
+        # each distinct body once, all as one JSON array: for the 100,000 apps of a restart,
+        # four times faster than one `json.loads` each
+        distinct = list(dict.fromkeys(texts))
+        parsed: list[dict[str, Any]] = json.loads(f"[{','.join(distinct)}]")
+        bodies = dict(zip(distinct, parsed, strict=True))
+        return {app_id: bodies[text] for app_id, text in zip(app_ids, texts, strict=True)}
 
     def delete_app(self, app_id: str) -> None:
         """Forget an app (if kept); durable at the next `flush`."""
@@ -631,14 +680,50 @@ def _statements(script: str) -> list[str]:
 
 
 def _load_records(db: sqlite3.Connection, label: str) -> _Loaded:
-    """The records by session id, in the order of their places, and the place of each."""
-    records: dict[str, SessionRecord] = {}
-    places: dict[str, int] = {}
-    for row in db.execute(_SELECT_SESSIONS):
-        session_id = row[1]
-        records[session_id] = _session_record(row, label)
-        places[session_id] = row[0]  # twice only in a file written otherwise: the last row wins
+    """The rows by session id, in the order of their places (each checked, its record built
+    when first asked for), and the place of each."""
+    rows = db.execute(_SELECT_SESSIONS).fetchall()
+    if not all(map(_readable, rows)):
+        _refuse_unreadable(rows, label)
+    # a session id twice only in a file written otherwise: the last row wins
+    records: dict[str, SessionRecord | _Row] = {row[1]: row for row in rows}
+    places = {row[1]: row[0] for row in rows}
     return records, places
+
+
+def _refuse_unreadable(rows: list[_Row], label: str) -> NoReturn:
+    """`StoreError` for the first row `_readable` refuses, saying what is wrong with it."""
+    row = next(row for row in rows if not _readable(row))
+    _session_record(row, label)  # raises for a newer schema, an unknown value, a bad instant
+    raise StoreError(
+        f"{label}: the record of session {row[1]!r} cannot be read (a column holds a value of "
+        "the wrong type): the file is damaged; move it aside (a new store will be created) or "
+        "restore it from a backup"
+    )
+
+
+def _readable(row: _Row) -> bool:
+    """Whether `_session_record` can build the row's record: a schema this version reads, known
+    enum values, instants in `datetime`'s range (the checks, without the building)."""
+    _, _, app_id, kind, state, updated, start, started, expires, reason, code, alerts = row[:12]
+    return (
+        row[12] <= SCHEMA_VERSION
+        and kind in _TYPES
+        and state in _STATES
+        and reason in _REASONS
+        and code in _CODES
+        and type(app_id) is str
+        and type(alerts) is int
+        and _in_range(updated)
+        and (start is None or _in_range(start))
+        and (started is None or _in_range(started))
+        and (expires is None or _in_range(expires))
+    )
+
+
+def _in_range(value: object) -> bool:
+    """Whether a column holds an instant `_session_record` can read (integer microseconds)."""
+    return type(value) is int and _INSTANTS[0] <= value <= _INSTANTS[1]
 
 
 def _load_apps(db: sqlite3.Connection) -> dict[str, str]:

@@ -356,9 +356,12 @@ class Engine:
                 self._apps[kept.app_id] = _restored_app(kept)
         due: list[LiveApp] = []
         waiting: list[LiveApp] = []
+        live_apps, running, known = self._apps, self._running, self._waiting
         for session_id, app_id, when in scheduled:
-            app = self._apps.get(app_id)
-            if app is None or app.session_id is not None or self.session_state(session_id):
+            app = live_apps.get(app_id)
+            if app is None or app.session_id is not None:
+                continue
+            if session_id in known or session_id in running:
                 continue
             app.session_id = session_id
             app.start_orphaned = True

@@ -192,24 +192,28 @@ class DaemonHost(EmbeddedHost):
 
     # ------------------------------------------------------------------ recovery
 
-    def recover(self, apps: dict[str, dict[str, Any]], live: list[SessionRecord]) -> int:
-        """Take back what a previous daemon left in the store (see the module's theory);
-        returns how many scheduled sessions wait again."""
+    def recover(
+        self,
+        apps: dict[str, dict[str, Any]],
+        scheduled: list[tuple[str, str, datetime]],
+        running: list[SessionRecord],
+    ) -> int:
+        """Take back what a previous daemon left in the store (see the module's theory): its
+        apps, its scheduled sessions as (session id, app id, start date) and the records of
+        the other live ones (`SqliteStore.recovery`); returns how many scheduled sessions wait
+        again."""
 
         def command() -> list[Output]:
             now = self.now
-            kept = [self._restored(app_id, body) for app_id, body in apps.items()]
-            kept += [self._restored(r.app_id, {}) for r in live if r.app_id not in self._apps]
-            scheduled = [
-                (record.session_id, record.app_id, record.start_date)
-                for record in live
-                if record.state is SessionState.SCHEDULED and record.start_date is not None
-            ]
+            read: dict[int, _Body] = {}
+            kept = [self._restored(app_id, body, read) for app_id, body in apps.items()]
+            known = self._apps
+            unknown = dict.fromkeys(a for _, a, _ in scheduled if a not in known)
+            unknown |= dict.fromkeys(r.app_id for r in running if r.app_id not in known)
+            kept += [self._restored(app_id, {}) for app_id in unknown]
             outputs: list[Output] = []
             alarms: list[SessionRecord] = []
-            for record in live:
-                if record.state is SessionState.SCHEDULED and record.start_date is not None:
-                    continue
+            for record in running:
                 if not _resumable(record):
                     outputs.append(_ended_by_restart(record, now))
                 elif record.session_type is SessionType.SMART_ALARM:
@@ -268,15 +272,23 @@ class DaemonHost(EmbeddedHost):
         self._command(command)
         return answer
 
-    def _restored(self, app_id: str, body: dict[str, Any]) -> KeptApp:
-        """The app a store's body describes, known again to this host (with no process)."""
-        manifest = _manifest(app_id, body)
-        record = AppRecord(app_id, manifest.mode, manifest.launch, ApplicationState.BACKGROUND)
+    def _restored(
+        self, app_id: str, body: dict[str, Any], read: dict[int, _Body] | None = None
+    ) -> KeptApp:
+        """The app a store's body describes, known again to this host (with no process).
+        `read`: the bodies read so far, by identity (apps with one body share its dict)."""
+        known = None if read is None else read.get(id(body))
+        if known is None:
+            known = _read_body(app_id, body)
+            if read is not None:
+                read[id(body)] = known
+        mode, launch, cwd, answers = known
+        record = AppRecord(app_id, mode, launch, ApplicationState.BACKGROUND)
         record.host = self
         self._apps[app_id] = record
-        if manifest.cwd is not None:
-            self._cwd[app_id] = manifest.cwd
-        return _kept(app_id, body, record.mode, record.launch is not None)
+        if cwd is not None:
+            self._cwd[app_id] = cwd
+        return KeptApp(app_id, mode, launch is not None, *answers)
 
     def _resume(self, record: SessionRecord, now: datetime, *, warned: bool) -> list[Output]:
         assert record.session_type is not None and record.started_at is not None  # `_resumable`
@@ -322,7 +334,7 @@ class DaemonHost(EmbeddedHost):
         """`xrs apps remove`: the daemon forgets an app's declaration; it stays known (and
         its sessions go on) while a process of it is connected. Whether it was declared."""
         with self._lock:
-            declared = self._app_store is not None and app_id in self._app_store.apps()
+            declared = self._app_store is not None and self._app_store.get_app(app_id) is not None
             self._cwd.pop(app_id, None)
         if self._app_store is not None:
             self._app_store.delete_app(app_id)
@@ -686,18 +698,27 @@ def _manifest(app_id: str, body: dict[str, Any]) -> Manifest:
     )
 
 
-def _kept(app_id: str, body: dict[str, Any], mode: SessionType | None, launchable: bool) -> KeptApp:
-    """The user's answers about an app, from a store's body."""
+#: What a store's body says of an app: mode, launch command, working folder, and the user's
+#: answers as `KeptApp` takes them after its first three fields.
+_Body = tuple[
+    SessionType | None,
+    tuple[str, ...] | None,
+    str | None,
+    tuple[AutoLaunchAuthorizationStatus, bool, bool, int],
+]
+
+
+def _read_body(app_id: str, body: dict[str, Any]) -> _Body:
+    """A store's body of an app, read (fields of the wrong type are left out)."""
+    manifest = _manifest(app_id, body)
     silent = body.get("silent", 0)
-    return KeptApp(
-        app_id,
-        mode,
-        launchable,
+    answers = (
         _AUTO.get(body.get("auto_launch"), AutoLaunchAuthorizationStatus.UNKNOWN),  # type: ignore[arg-type]
         body.get("approved", True) is not False,
         body.get("alarms_disabled", False) is True,
         silent if type(silent) is int and silent >= 0 else 0,
     )
+    return manifest.mode, manifest.launch, manifest.cwd, answers
 
 
 #: The values a store's body may hold, read without calling the enums (a restart reads one

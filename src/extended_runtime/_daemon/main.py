@@ -80,7 +80,7 @@ def serve(
         with _kept_out_of_collection():
             store = SqliteStore(paths.database_path(env), audit_commits=False)
             host = DaemonHost(policy, backends=backends, store=store, pids=pids)
-            waiting = host.recover(store.apps(), store.live())
+            waiting = host.recover(store.apps(), *store.recovery())
         log.info("recovered %d scheduled sessions from %s", waiting, paths.database_path(env))
         server = Server(host, str(paths.socket_path(env)))
         server.listen()
