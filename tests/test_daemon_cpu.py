@@ -7,6 +7,8 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 from extended_runtime._daemon.cpu import PeerCpu
 
 BUSY = "import time\nend = time.time() + 3\nwhile time.time() < end: pass\n"
@@ -57,3 +59,32 @@ def test_an_app_s_children_count_with_it() -> None:
         parent.kill()
         parent.wait()
     assert second - first > 0.5
+
+
+def test_apps_of_one_process_share_one_reading_of_its_tree(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Many apps declared by one process: its tree is walked once per reading, not per app."""
+    import psutil
+
+    busy = subprocess.Popen([sys.executable, "-c", BUSY])
+    apps = {f"org.example.app{n}": busy.pid for n in range(50)}
+    source = PeerCpu(apps.get)
+    walks = 0
+    children = psutil.Process.children
+
+    def counted(process: psutil.Process, recursive: bool = False) -> list[psutil.Process]:
+        nonlocal walks
+        walks += 1
+        return children(process, recursive=recursive)
+
+    monkeypatch.setattr(psutil.Process, "children", counted)
+    try:
+        time.sleep(0.3)
+        reading = source.read([source.tree_of(app) for app in apps])
+    finally:
+        busy.kill()
+        busy.wait()
+    assert walks == 1
+    assert len(reading) == 50
+    assert len(set(reading.values())) == 1 and next(iter(reading.values())) > 0.1

@@ -7,6 +7,9 @@ connection's peer credentials name), with psutil: that process and its descendan
 system time. The tree of an app is named by the app (`app:ID`), and resolved to its current
 process at each reading, so a relaunched app is read where it runs now; an app with no process
 (or one that is gone) is left out of the reading, as the `CpuSource` contract says.
+
+Apps that share one process (an app process that declares several apps) share one reading of
+its tree: a reading costs a walk of the process table per distinct process, not per app.
 """
 
 from __future__ import annotations
@@ -44,18 +47,21 @@ class PeerCpu(CpuSource):
     def read(self, trees: Collection[str]) -> dict[str, float]:
         import psutil
 
-        readings: dict[str, float] = {}
-        live: dict[int, Any] = {}
+        roots: dict[int, list[str]] = {}
         for tree in trees:
             pid = self._pid_of(tree.removeprefix(_PREFIX))
-            if pid is None:
-                continue
+            if pid is not None:
+                roots.setdefault(pid, []).append(tree)
+        readings: dict[str, float] = {}
+        live: dict[int, Any] = {}
+        for pid, named in roots.items():
             try:
                 process = self._processes.get(pid) or psutil.Process(pid)
-                readings[tree] = _tree_seconds(process)
+                seconds = _tree_seconds(process)
             except psutil.Error:
                 continue
             live[pid] = process
+            readings.update(dict.fromkeys(named, seconds))
         self._processes = live  # a process object per live client, reused between readings
         return readings
 
