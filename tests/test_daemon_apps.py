@@ -9,7 +9,9 @@ the user is asked on a real terminal (a pseudo-terminal the test answers).
 
 from __future__ import annotations
 
+import json
 import os
+import signal
 import subprocess
 import sys
 import textwrap
@@ -17,12 +19,15 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
+
 from extended_runtime import (
     App,
     AutoLaunchAuthorizationStatus,
     ErrorCode,
     ExtendedRuntimeSession,
     InvalidationReason,
+    SessionState,
     SessionType,
 )
 from extended_runtime._cli.audit import describe
@@ -301,3 +306,66 @@ def test_an_app_hears_at_its_next_start_what_its_alarm_did_while_it_was_away(
         f"did_start {session_id}",
         f"did_invalidate {session_id} NONE",
     ], err
+
+
+@pytest.mark.parametrize("how", ["SIGKILL", "SIGTERM"])
+def test_what_an_app_missed_reaches_it_across_a_restart_of_the_daemon(
+    daemon: Daemon, how: str
+) -> None:
+    """The ending the app missed is kept in the store: a daemon killed (or stopped) after the
+    alarm ended, and started again, still hands it to the app's next process, once."""
+    daemon.start()
+    app = daemon.app(SCHEDULE, "1", "1")
+    out, err = app.communicate(timeout=30)
+    assert app.returncode == 0, err
+    session_id = out.split()[0]
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and daemon.status()["keep_awake"] is not True:
+        time.sleep(0.05)
+    assert xrs(daemon, "stop", session_id).returncode == 0
+    time.sleep(0.5)  # the commit channel writes within 0.2 s
+    daemon.kill(getattr(signal, how))
+    daemon.start()
+    back = daemon.app(COMES_BACK, host="auto")
+    heard, err = back.communicate(timeout=30)
+    assert heard.splitlines() == [
+        f"did_start {session_id}",
+        f"did_invalidate {session_id} NONE",
+    ], err
+    again = daemon.app(COMES_BACK, host="auto")  # heard: not handed a second time
+    heard, err = again.communicate(timeout=30)
+    assert heard.splitlines() == [], err
+    daemon.kill(signal.SIGKILL)  # nor after one more restart
+    daemon.start()
+    third = daemon.app(COMES_BACK, host="auto")
+    heard, err = third.communicate(timeout=30)
+    assert heard.splitlines() == [], err
+
+
+def test_an_ending_kept_in_the_store_reads_back_and_a_damaged_one_is_dropped(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from extended_runtime._core.events import SessionInvalidated, SessionStarted
+    from extended_runtime._core.handover import Undelivered
+    from extended_runtime._daemon import host
+
+    at = datetime(2026, 12, 7, 7, 0, tzinfo=UTC)
+    started = SessionStarted(
+        at=at, app_id="org.example.a", session_id="s1", state=SessionState.RUNNING,
+        session_type=SessionType.SMART_ALARM, expiration_date=at + timedelta(minutes=30),
+    )  # fmt: skip
+    ended = SessionInvalidated(
+        at=at + timedelta(minutes=5), app_id="org.example.a", session_id="s1",
+        state=SessionState.INVALID,
+        session_type=SessionType.SMART_ALARM, previous_state=SessionState.RUNNING,
+        reason=InvalidationReason.NONE,
+    )  # fmt: skip
+    kept = Undelivered(
+        "s1", SessionType.SMART_ALARM, at, at + timedelta(minutes=30), (started, ended)
+    )
+
+    stored = json.loads(json.dumps([host._encode_undelivered(kept), {"session_id": "s2"}]))
+    read = host._read_undelivered("org.example.a", stored)
+    assert read == (kept,)
+    assert "an ending kept for org.example.a cannot be read" in caplog.text
+    assert host._read_undelivered("org.example.a", "not a list") == ()

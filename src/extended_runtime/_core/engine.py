@@ -66,7 +66,7 @@ from .events import (
     SessionWillExpire,
     WakeAlarm,
 )
-from .handover import Handover
+from .handover import Handover, Undelivered
 from .limits import keep_awake_why
 from .live import ORPHAN_GEN, LiveApp, LiveSession, Run
 from .metering import CpuMeter, CpuReadings
@@ -102,6 +102,8 @@ class KeptApp(NamedTuple):
     approved: bool = True
     alarms_disabled: bool = False
     silent: int = 0
+    #: Its ended sessions whose calls it has not heard (handed over at its next launch).
+    undelivered: tuple[Undelivered, ...] = ()
 
 
 def _restored_app(kept: KeptApp) -> LiveApp:
@@ -333,7 +335,12 @@ class Engine:
             app.approved,
             app.alarms_disabled,
             app.silent,
+            self._handover.backlog(app_id),
         )
+
+    def backlog(self, app_id: str) -> tuple[Undelivered, ...]:
+        """The app's ended sessions whose calls it has not heard (`KeptApp.undelivered`)."""
+        return self._handover.backlog(app_id)
 
     def restore(
         self,
@@ -344,16 +351,19 @@ class Engine:
         """Take back what a host kept across its own restart (the daemon's store).
 
         The apps come back as they were kept, with no process (each is handed its sessions
-        when it connects, or is launched or alerted for). Each scheduled session, `(session
-        id, app id, start date)`, waits for its date again, with no checks (it passed them
-        when it was scheduled) and no `SessionScheduled` (announced then); one whose date
-        passed while the host was down starts at once, its lateness recorded. A session of an
-        unknown app, a second one of an app, or an id already known is left out. Built in
-        bulk: a restart with 100,000 scheduled sessions sorts their starts once.
+        when it connects, or is launched or alerted for), the endings they missed included.
+        Each scheduled session, `(session id, app id, start date)`, waits for its date again,
+        with no checks (it passed them when it was scheduled) and no `SessionScheduled`
+        (announced then); one whose date passed while the host was down starts at once, its
+        lateness recorded. A session of an unknown app, a second one of an app, or an id
+        already known is left out. Built in bulk: a restart with 100,000 scheduled sessions
+        sorts their starts once.
         """
         for kept in apps:
             if kept.app_id not in self._apps:
-                self._apps[kept.app_id] = _restored_app(kept)
+                restored = self._apps[kept.app_id] = _restored_app(kept)
+                if kept.undelivered:
+                    self._handover.restore(restored, kept.undelivered)
         due: list[LiveApp] = []
         waiting: list[LiveApp] = []
         live_apps, running, known = self._apps, self._running, self._waiting

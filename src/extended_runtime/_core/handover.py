@@ -20,22 +20,36 @@ ran or ended. Three pieces of state make that work:
 
 Ended sessions whose calls were never heard wait in `undelivered` for the app's next launch, at
 most `MAX_UNDELIVERED` per app (the oldest are dropped), so a crashing app cannot grow the engine.
+A host that outlives its own restarts keeps them (`backlog`, as plain values) and gives them back
+(`restore`), so an ending an app missed reaches it even if the host restarted in between.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
+from typing import NamedTuple
 
-from .enums import SessionState
+from .enums import SessionState, SessionType
 from .events import SessionEvent, SessionHandedOver, SessionStarted
-from .live import LiveApp, LiveSession
+from .live import LiveApp, LiveSession, Run
 from .policy import Policy
 from .timers import Entry, TimerKind, TimerQueue
 
-__all__ = ["MAX_UNDELIVERED", "Handover"]
+__all__ = ["MAX_UNDELIVERED", "Handover", "Undelivered"]
 
 #: Ended sessions with unheard calls kept per app until its next launch.
 MAX_UNDELIVERED = 32
+
+
+class Undelivered(NamedTuple):
+    """An ended session whose app has not heard its calls, as a host keeps it across its own
+    restart: what `hand_over` needs of it, and the calls missed, in order."""
+
+    session_id: str
+    session_type: SessionType
+    started_at: datetime | None
+    expires_at: datetime | None
+    missed: tuple[SessionEvent, ...]
 
 
 class Handover:
@@ -147,6 +161,34 @@ class Handover:
         for session_id in [sid for sid, s in self._handed.items() if s.app is app]:
             del self._handed[session_id]  # its missed calls stay, for the next process
             self._timers.cancel(self._awaiting.pop(session_id, None))
+
+    def backlog(self, app_id: str) -> tuple[Undelivered, ...]:
+        """The app's ended sessions it has not heard, oldest first."""
+        return tuple(
+            Undelivered(
+                session.id,
+                session.type,
+                None if session.run is None else session.run.started_at,
+                None if session.run is None else session.run.expires_at,
+                tuple(self._missed.get(session.id, ())),
+            )
+            for session in self._undelivered.get(app_id, ())
+        )
+
+    def restore(self, app: LiveApp, backlog: tuple[Undelivered, ...]) -> None:
+        """Give back what `backlog` kept: the sessions wait for the app's next launch again."""
+        undelivered = self._undelivered.setdefault(app.app_id, [])
+        for kept in backlog[-MAX_UNDELIVERED:]:
+            if not kept.missed or any(s.id == kept.session_id for s in undelivered):
+                continue
+            session = LiveSession(kept.session_id, app, kept.session_type)
+            session.state = SessionState.INVALID
+            if kept.started_at is not None:
+                session.run = Run(kept.started_at, kept.expires_at)
+            self._missed[session.id] = list(kept.missed)
+            undelivered.append(session)
+        if not undelivered:
+            del self._undelivered[app.app_id]
 
     def ended(self, session: LiveSession) -> None:
         """The session is INVALID: keep it for the app's next launch if it has unheard calls."""

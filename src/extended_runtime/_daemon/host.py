@@ -46,7 +46,8 @@ from .._api.app import LAUNCHED_FOR
 from .._api.port import AppRecord, SessionLink
 from .._backends.select import Backends
 from .._backends.threads import start_thread
-from .._core.clock import Clock
+from .._core.clock import Clock, as_utc
+from .._core.codec import decode_event, encode_event
 from .._core.engine import KeptApp
 from .._core.enums import (
     FRONTMOST_TYPES,
@@ -70,6 +71,7 @@ from .._core.events import (
     SessionHandedOver,
     SessionInvalidated,
 )
+from .._core.handover import Undelivered
 from .._core.policy import Policy
 from .._core.records import FOLDED, SessionRecord
 from .._hosts.base import CannotLaunch, keep_record
@@ -183,10 +185,13 @@ class DaemonHost(EmbeddedHost):
         self._unclaimed = threading.Condition()
         #: The sessions that ended last, oldest first (a late `invalidate()` has no effect).
         self._ended: dict[str, None] = {}
-        #: Sessions handed to a connection that has not set their delegate yet.
+        #: Sessions handed to a connection that has not set their delegate yet, and their apps.
         self._handed_to: dict[str, Peer] = {}
+        self._handed_app: dict[str, str] = {}
         #: The working folder of each app the user declared with one (`xrs apps register`).
         self._cwd: dict[str, str] = {}
+        #: The endings each app had not heard when it was last kept (`_keep_backlog`).
+        self._kept_backlog: dict[str, tuple[str, ...]] = {}
         #: The apps' processes by connection, for CPU budgets and `xrs status`.
         self.pids: dict[str, int] = {} if pids is None else pids
 
@@ -283,6 +288,8 @@ class DaemonHost(EmbeddedHost):
             if read is not None:
                 read[id(body)] = known
         mode, launch, cwd, answers = known
+        if answers[4]:
+            self._kept_backlog[app_id] = _ids(answers[4])
         record = AppRecord(app_id, mode, launch, ApplicationState.BACKGROUND)
         record.host = self
         self._apps[app_id] = record
@@ -432,6 +439,7 @@ class DaemonHost(EmbeddedHost):
             "approved": kept.approved,
             "alarms_disabled": kept.alarms_disabled,
             "silent": kept.silent,
+            "undelivered": [_encode_undelivered(u) for u in kept.undelivered],
         }
 
     def _keep_app(self, app_id: str) -> None:
@@ -439,6 +447,17 @@ class DaemonHost(EmbeddedHost):
         if self._app_store is not None:
             self._app_store.put_app(app_id, self._body(app_id), self.now)
             self._effects.set("commit", True)
+            self._kept_backlog[app_id] = _ids(self.engine.backlog(app_id))
+
+    def _keep_backlog(self, app_id: str) -> None:
+        """Keep the app again if the endings it has not heard changed since it was last kept
+        (an ending it missed must reach it even across a restart; one it heard must not
+        reach it twice). A dict lookup when nothing changed: every ending comes here."""
+        if app_id not in self._apps:
+            return
+        ids = _ids(self.engine.backlog(app_id))
+        if ids != self._kept_backlog.get(app_id, ()):
+            self._keep_app(app_id)
 
     def disconnect(self, peer: Peer, app_ids: list[str]) -> None:
         """A connection closed: each app it was the last holder of has exited."""
@@ -454,6 +473,7 @@ class DaemonHost(EmbeddedHost):
                     continue
                 for session_id in [sid for sid, to in self._handed_to.items() if to is peer]:
                     del self._handed_to[session_id]  # handed again at the next launch
+                    self._handed_app.pop(session_id, None)
                 self._drop_links(app_id)
                 self.pids.pop(app_id, None)
                 outputs += self.engine.app_exited(app_id, self.now)
@@ -468,7 +488,14 @@ class DaemonHost(EmbeddedHost):
             if self._handed_to.get(session_id) is not peer:
                 raise ValueError(f"session {session_id!r} was not handed to this connection")
             del self._handed_to[session_id]
-        self._command(lambda: self.engine.delegate_attached(session_id, self.now))
+            app_id = self._handed_app.pop(session_id, "")
+
+        def command() -> list[Output]:
+            outputs = self.engine.delegate_attached(session_id, self.now)
+            self._keep_backlog(app_id)
+            return outputs
+
+        self._command(command)
 
     def invalidate(self, link: SessionLink) -> None:
         """`invalidate()`, unless the session already ended here: a client may send it while
@@ -484,6 +511,7 @@ class DaemonHost(EmbeddedHost):
 
     def _on_invalidated(self, event: SessionInvalidated) -> None:
         super()._on_invalidated(event)
+        self._keep_backlog(event.app_id)
         if not event.refused:
             ended = self._ended
             ended[event.session_id] = None
@@ -601,6 +629,7 @@ class DaemonHost(EmbeddedHost):
         if event.state is SessionState.INVALID:
             del self._links[event.session_id]
         self._handed_to[event.session_id] = peer
+        self._handed_app[event.session_id] = event.app_id
         peer.push(event)
 
     def _can_launch(self, app: AppRecord) -> bool:
@@ -704,7 +733,7 @@ _Body = tuple[
     SessionType | None,
     tuple[str, ...] | None,
     str | None,
-    tuple[AutoLaunchAuthorizationStatus, bool, bool, int],
+    tuple[AutoLaunchAuthorizationStatus, bool, bool, int, tuple[Undelivered, ...]],
 ]
 
 
@@ -717,8 +746,51 @@ def _read_body(app_id: str, body: dict[str, Any]) -> _Body:
         body.get("approved", True) is not False,
         body.get("alarms_disabled", False) is True,
         silent if type(silent) is int and silent >= 0 else 0,
+        _read_undelivered(app_id, body.get("undelivered")),
     )
     return manifest.mode, manifest.launch, manifest.cwd, answers
+
+
+def _encode_undelivered(kept: Undelivered) -> dict[str, Any]:
+    """An ending the app has not heard, as its body in the store keeps it (JSON)."""
+    started, expires = kept.started_at, kept.expires_at
+    return {
+        "session_id": kept.session_id,
+        "session_type": kept.session_type.value,
+        "started_at": None if started is None else started.isoformat(),
+        "expires_at": None if expires is None else expires.isoformat(),
+        "missed": [encode_event(event) for event in kept.missed],
+    }
+
+
+def _read_undelivered(app_id: str, kept: object) -> tuple[Undelivered, ...]:
+    """The endings a store's body says the app has not heard; one that cannot be read is
+    logged and left out (the app then misses it, as it would have without a store)."""
+    if not isinstance(kept, list) or not kept:
+        return ()
+    read: list[Undelivered] = []
+    for item in kept:
+        try:
+            read.append(_undelivered(item))
+        except (KeyError, TypeError, ValueError) as error:
+            log.warning("an ending kept for %s cannot be read, and is dropped: %r", app_id, error)
+    return tuple(read)
+
+
+def _undelivered(item: dict[str, Any]) -> Undelivered:
+    started, expires = item["started_at"], item["expires_at"]
+    missed = tuple(decode_event(data) for data in item["missed"])
+    return Undelivered(
+        str(item["session_id"]),
+        SessionType(item["session_type"]),
+        None if started is None else as_utc(datetime.fromisoformat(started), "started_at"),
+        None if expires is None else as_utc(datetime.fromisoformat(expires), "expires_at"),
+        tuple(event for event in missed if isinstance(event, SessionEvent)),
+    )
+
+
+def _ids(backlog: tuple[Undelivered, ...]) -> tuple[str, ...]:
+    return tuple(kept.session_id for kept in backlog)
 
 
 #: The values a store's body may hold, read without calling the enums (a restart reads one
