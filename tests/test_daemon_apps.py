@@ -286,11 +286,9 @@ COMES_BACK = """
 """
 
 
-def test_an_app_hears_at_its_next_start_what_its_alarm_did_while_it_was_away(
-    daemon: Daemon,
-) -> None:
-    """DESIGN.md: a `did_invalidate` the app missed because it had exited is delivered at its
-    next launch, through its `on_session` handlers (here the user started it again)."""
+def _alarm_rung_and_stopped(daemon: Daemon) -> str:
+    """An app schedules an alarm and exits; the daemon rings it in the app's place, and the
+    user stops it (`xrs stop`). The session's id."""
     daemon.start()
     app = daemon.app(SCHEDULE, "1", "1")
     out, err = app.communicate(timeout=30)
@@ -300,12 +298,27 @@ def test_an_app_hears_at_its_next_start_what_its_alarm_did_while_it_was_away(
     while time.monotonic() < deadline and daemon.status()["keep_awake"] is not True:
         time.sleep(0.05)  # the date came: the daemon alerts in the app's place
     assert xrs(daemon, "stop", session_id).returncode == 0
+    return session_id
+
+
+def _heard_when_back(daemon: Daemon) -> list[str]:
+    """What the app's next process hears through `on_session`."""
     back = daemon.app(COMES_BACK, host="auto")
     heard, err = back.communicate(timeout=30)
-    assert heard.splitlines() == [
+    assert back.returncode == 0, err
+    return heard.splitlines()
+
+
+def test_an_app_hears_at_its_next_start_what_its_alarm_did_while_it_was_away(
+    daemon: Daemon,
+) -> None:
+    """DESIGN.md: a `did_invalidate` the app missed because it had exited is delivered at its
+    next launch, through its `on_session` handlers (here the user started it again)."""
+    session_id = _alarm_rung_and_stopped(daemon)
+    assert _heard_when_back(daemon) == [
         f"did_start {session_id}",
         f"did_invalidate {session_id} NONE",
-    ], err
+    ]
 
 
 @pytest.mark.parametrize("how", ["SIGKILL", "SIGTERM"])
@@ -314,32 +327,18 @@ def test_what_an_app_missed_reaches_it_across_a_restart_of_the_daemon(
 ) -> None:
     """The ending the app missed is kept in the store: a daemon killed (or stopped) after the
     alarm ended, and started again, still hands it to the app's next process, once."""
-    daemon.start()
-    app = daemon.app(SCHEDULE, "1", "1")
-    out, err = app.communicate(timeout=30)
-    assert app.returncode == 0, err
-    session_id = out.split()[0]
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline and daemon.status()["keep_awake"] is not True:
-        time.sleep(0.05)
-    assert xrs(daemon, "stop", session_id).returncode == 0
+    session_id = _alarm_rung_and_stopped(daemon)
     time.sleep(0.5)  # the commit channel writes within 0.2 s
     daemon.kill(getattr(signal, how))
     daemon.start()
-    back = daemon.app(COMES_BACK, host="auto")
-    heard, err = back.communicate(timeout=30)
-    assert heard.splitlines() == [
+    assert _heard_when_back(daemon) == [
         f"did_start {session_id}",
         f"did_invalidate {session_id} NONE",
-    ], err
-    again = daemon.app(COMES_BACK, host="auto")  # heard: not handed a second time
-    heard, err = again.communicate(timeout=30)
-    assert heard.splitlines() == [], err
-    daemon.kill(signal.SIGKILL)  # nor after one more restart
+    ]
+    assert _heard_when_back(daemon) == []  # heard: not handed a second time
+    daemon.kill(signal.SIGKILL)
     daemon.start()
-    third = daemon.app(COMES_BACK, host="auto")
-    heard, err = third.communicate(timeout=30)
-    assert heard.splitlines() == [], err
+    assert _heard_when_back(daemon) == []  # nor after one more restart
 
 
 def test_an_ending_kept_in_the_store_reads_back_and_a_damaged_one_is_dropped(
