@@ -219,14 +219,16 @@ def test_the_user_is_asked_once_on_the_terminal_and_the_answer_is_kept(daemon: D
     assert "allowed" in xrs(daemon, "apps", "list").stdout
 
 
-def test_without_a_terminal_the_question_is_declined_and_says_how_to_allow(
-    daemon: Daemon,
+def test_without_a_terminal_or_a_desktop_the_question_is_declined_and_says_how_to_allow(
+    daemon: Daemon, tmp_path: Path
 ) -> None:
+    """No terminal, and no session bus to show a notification on: nobody can answer."""
     daemon.start()
+    daemon.env["DBUS_SESSION_BUS_ADDRESS"] = f"unix:path={tmp_path / 'no-bus'}"
     asked = daemon.app(ASK)
     out, err = asked.communicate(timeout=30)
     assert "STATUS INACTIVE" in out
-    assert "xrs apps" in err
+    assert "xrs apps allow-launch org.example.asked" in err
     assert AutoLaunchAuthorizationStatus.INACTIVE.name in out
 
 

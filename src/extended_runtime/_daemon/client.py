@@ -612,22 +612,31 @@ def _hand_over(app: AppRecord, link: SessionLink) -> None:
 
 def ask_auto_launch(app_id: str) -> bool:
     """Ask the user once whether the daemon may launch the app for its alarms: on the
-    terminal when this process has one, else the answer is no (logged, with how to say yes)."""
+    terminal when this process has one, else on the desktop (a notification with Allow and
+    Deny). No answer is no (logged, with how to say yes)."""
     import sys
 
-    if sys.stdin is None or not sys.stdin.isatty() or not sys.stderr.isatty():
+    if sys.stdin is not None and sys.stdin.isatty() and sys.stderr.isatty():
+        prompt = (
+            f"Allow extended-runtime to start {app_id} when its alarm is due, if it is not "
+            "running? [y/N] "
+        )
+        sys.stderr.write(prompt)
+        sys.stderr.flush()
+        return sys.stdin.readline().strip().lower() in ("y", "yes")
+    from .._backends.linux.question import ask_on_desktop
+
+    answer = ask_on_desktop(
+        app_id,
+        f"Allow {app_id} to start for its alarms?",
+        f"extended-runtime can start {app_id} when one of its alarms is due and it is not "
+        "running, so that it can wake you its own way.",
+    )
+    if answer is None:
         log.warning(
-            "auto-launch for %s: no terminal to ask the user on, so it is declined; allow it "
-            "with `xrs apps reset %s` and ask again from a terminal",
+            "auto-launch for %s: no terminal to ask the user on, and no answer on the desktop, "
+            "so it is declined; allow it with `xrs apps allow-launch %s`",
             app_id,
             app_id,
         )
-        return False
-    prompt = (
-        f"Allow extended-runtime to start {app_id} when its alarm is due, if it is not "
-        "running? [y/N] "
-    )
-    sys.stderr.write(prompt)
-    sys.stderr.flush()
-    answer = sys.stdin.readline().strip().lower()
-    return answer in ("y", "yes")
+    return answer is True
