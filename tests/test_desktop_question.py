@@ -25,19 +25,9 @@ from extended_runtime._backends.linux.question import ask_on_desktop
 from . import services
 from .daemons import Daemon
 from .test_daemon_apps import ASK, xrs
+from .test_desktop_alarm import displayed, dunstctl
 
 SUMMARY = "Allow org.example.asked to start for its alarms?"
-
-
-def dunstctl(*args: str) -> str:
-    done = subprocess.run(
-        ["dunstctl", *args], capture_output=True, text=True, timeout=10, check=False
-    )
-    return done.stdout.strip()
-
-
-def displayed() -> int:
-    return int(dunstctl("count", "displayed"))
 
 
 def choose(label: str, key: str, notification: int, summary: str = SUMMARY) -> None:
