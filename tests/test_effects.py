@@ -7,12 +7,14 @@ waits are generous (seconds) and only stop a broken run from hanging the suite.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Iterator
 
 import pytest
 
 from extended_runtime._core.clock import SystemClock
 from extended_runtime._hosts.effects import Effects, Job, spaced_by
+from extended_runtime.abc import KeepAwakeBackend, Probe
 
 Failure = tuple[str, str, bool]
 
@@ -240,3 +242,63 @@ def test_a_spaced_channel_delays_minor_values_and_never_a_release(threaded: Runn
     assert threaded.effects.settle(5)
     assert clock.monotonic() - settling < 0.3
     assert until(5)[4] == "c and 1 more"
+
+
+class _CountingKeepAwake(KeepAwakeBackend):
+    """A keep-awake backend that counts the calls it gets, and when the last release came."""
+
+    name = "counting-keep-awake"
+
+    def __init__(self) -> None:
+        self.holds = 0
+        self.releases = 0
+        self.held = False
+        self.released_at = 0.0
+
+    def probe(self) -> Probe:
+        return Probe(self.name, True, "counts")
+
+    def hold(self, who: str, why: str) -> None:
+        self.holds += 1
+        self.held = True
+
+    def release(self) -> None:
+        self.releases += 1
+        self.held = False
+        self.released_at = time.monotonic()
+
+    def close(self) -> None:
+        self.release()
+
+
+def test_a_burst_of_short_sessions_keeps_one_lock_and_a_longer_one_is_released_at_once() -> None:
+    """`keep_awake_spacing`: a release waits `RELEASE_LINGER` after its hold was taken, so 50
+    sessions started and ended one after another take and drop a lock a few times, not 50; a
+    session that ran longer than that is released as soon as it ends."""
+    from extended_runtime import Backends, EmbeddedHost, ExtendedRuntimeSession, SessionType
+    from extended_runtime._hosts.base import RELEASE_LINGER
+
+    keep = _CountingKeepAwake()
+    host = EmbeddedHost(backends=Backends(keep_awake=keep))
+    try:
+        app = host.app("org.example.burst", SessionType.PHYSICAL_THERAPY)
+        for _ in range(50):
+            session = ExtendedRuntimeSession(app)
+            session.start()
+            session.invalidate()
+        assert host.settle()
+        assert not keep.held
+        assert keep.holds <= 5, keep.holds
+        longer = ExtendedRuntimeSession(app)
+        longer.start()
+        assert host.settle()
+        time.sleep(RELEASE_LINGER * 2)
+        ended = time.monotonic()
+        longer.invalidate()
+        deadline = ended + 2
+        while keep.held and time.monotonic() < deadline:
+            time.sleep(0.001)
+        assert not keep.held
+        assert keep.released_at - ended < RELEASE_LINGER / 2
+    finally:
+        host.close()
