@@ -185,9 +185,8 @@ class DaemonHost(EmbeddedHost):
         self._unclaimed = threading.Condition()
         #: The sessions that ended last, oldest first (a late `invalidate()` has no effect).
         self._ended: dict[str, None] = {}
-        #: Sessions handed to a connection that has not set their delegate yet, and their apps.
-        self._handed_to: dict[str, Peer] = {}
-        self._handed_app: dict[str, str] = {}
+        #: Sessions handed to a connection that has not set their delegate yet: it, and the app.
+        self._handed_to: dict[str, tuple[Peer, str]] = {}
         #: The working folder of each app the user declared with one (`xrs apps register`).
         self._cwd: dict[str, str] = {}
         #: The endings each app had not heard when it was last kept (`_keep_backlog`).
@@ -471,9 +470,9 @@ class DaemonHost(EmbeddedHost):
                 holders.discard(peer)
                 if holders:
                     continue
-                for session_id in [sid for sid, to in self._handed_to.items() if to is peer]:
-                    del self._handed_to[session_id]  # handed again at the next launch
-                    self._handed_app.pop(session_id, None)
+                handed = self._handed_to
+                for session_id in [sid for sid, (to, _) in handed.items() if to is peer]:
+                    del handed[session_id]  # handed again at the next launch
                 self._drop_links(app_id)
                 self.pids.pop(app_id, None)
                 outputs += self.engine.app_exited(app_id, self.now)
@@ -485,10 +484,10 @@ class DaemonHost(EmbeddedHost):
         """A session handed to `peer` got a delegate there: the engine forgets what it kept
         for it (ended ones included). Any other connection is refused."""
         with self._lock:
-            if self._handed_to.get(session_id) is not peer:
+            to, app_id = self._handed_to.get(session_id, (None, ""))
+            if to is not peer:
                 raise ValueError(f"session {session_id!r} was not handed to this connection")
             del self._handed_to[session_id]
-            app_id = self._handed_app.pop(session_id, "")
 
         def command() -> list[Output]:
             outputs = self.engine.delegate_attached(session_id, self.now)
@@ -628,8 +627,7 @@ class DaemonHost(EmbeddedHost):
         self._attach(link)
         if event.state is SessionState.INVALID:
             del self._links[event.session_id]
-        self._handed_to[event.session_id] = peer
-        self._handed_app[event.session_id] = event.app_id
+        self._handed_to[event.session_id] = (peer, event.app_id)
         peer.push(event)
 
     def _can_launch(self, app: AppRecord) -> bool:
