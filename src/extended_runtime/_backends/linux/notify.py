@@ -43,11 +43,12 @@ from ...abc import Probe, UserAction
 from ..threads import start_thread
 from .dbus import Bus, BusUnavailable, CallFailed, HeaderFields, MatchRule, method
 
-__all__ = ["DesktopNotifications", "close_notification", "notify"]
+__all__ = ["NOTIFICATIONS", "DesktopNotifications", "close_notification", "notify"]
 
 log = logging.getLogger("extended_runtime.backends")
 
-_NOTIFICATIONS = (
+#: The notification server's bus name, object path and interface.
+NOTIFICATIONS = (
     "org.freedesktop.Notifications",
     "/org/freedesktop/Notifications",
     "org.freedesktop.Notifications",
@@ -72,14 +73,14 @@ def notify(app_id: str, replaces: int, summary: str, body: str) -> Any:
         "suppress-sound": ("b", True),
     }
     return method(
-        *_NOTIFICATIONS, "Notify", "susssasa{sv}i",
+        *NOTIFICATIONS, "Notify", "susssasa{sv}i",
         app_id, replaces, "", summary, body, list(ACTIONS), hints, 0,
     )  # fmt: skip
 
 
 def close_notification(notification: int) -> Any:
     """The `CloseNotification` call, as a value."""
-    return method(*_NOTIFICATIONS, "CloseNotification", "u", notification)
+    return method(*NOTIFICATIONS, "CloseNotification", "u", notification)
 
 
 class DesktopNotifications:
@@ -99,8 +100,8 @@ class DesktopNotifications:
 
     def probe(self) -> Probe:
         try:
-            name, vendor, version, _ = self._call(method(*_NOTIFICATIONS, "GetServerInformation"))
-            (capabilities,) = self._call(method(*_NOTIFICATIONS, "GetCapabilities"))
+            name, vendor, version, _ = self._call(method(*NOTIFICATIONS, "GetServerInformation"))
+            (capabilities,) = self._call(method(*NOTIFICATIONS, "GetCapabilities"))
         except (BusUnavailable, CallFailed, TimeoutError) as error:
             return Probe(self.name, False, f"no notification server: {error}")
         finally:
@@ -165,7 +166,7 @@ class DesktopNotifications:
             if self._subscribed or self._listener is None:
                 return
             self._subscribed = True
-        rule = MatchRule(type="signal", interface=_NOTIFICATIONS[2], path=_NOTIFICATIONS[1])
+        rule = MatchRule(type="signal", interface=NOTIFICATIONS[2], path=NOTIFICATIONS[1])
         try:
             self._bus.subscribe(rule, self._signal)
         except BaseException:

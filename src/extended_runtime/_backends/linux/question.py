@@ -35,14 +35,6 @@ __all__ = ["QUESTION_TIMEOUT", "ask_on_desktop"]
 
 #: How long the user has to answer before the question counts as unanswered (seconds).
 QUESTION_TIMEOUT = 120.0
-#: How long a call to the notification server may take (seconds).
-CALL_TIMEOUT = 2.0
-
-_SERVICE = "org.freedesktop.Notifications"
-_PATH = "/org/freedesktop/Notifications"
-_INTERFACE = "org.freedesktop.Notifications"
-#: `NotificationClosed` reason: the user dismissed it.
-_DISMISSED = 2
 
 
 def ask_on_desktop(
@@ -61,11 +53,14 @@ def ask_on_desktop(
     from jeepney.bus_messages import message_bus
     from jeepney.io.blocking import open_dbus_connection
 
+    from .notify import CALL_TIMEOUT, NOTIFICATIONS, close_notification
+
     try:
         connection = open_dbus_connection(bus="SESSION")
     except (OSError, KeyError, ValueError):
         return None  # no session bus here
-    rule = MatchRule(type="signal", interface=_INTERFACE, path=_PATH)
+    _, path, interface = NOTIFICATIONS
+    rule = MatchRule(type="signal", interface=interface, path=path)
     try:
         connection.send_and_get_reply(message_bus.AddMatch(rule), timeout=CALL_TIMEOUT)
         with connection.filter(rule) as signals:
@@ -78,7 +73,7 @@ def ask_on_desktop(
             if shown is not None:
                 shown(notification)
             answer = _answer(connection, signals, notification, timeout)
-            connection.send(_close(notification))  # answered or not, the question goes
+            connection.send(close_notification(notification))  # answered or not, it goes
             return answer
     except (OSError, TimeoutError, ValueError):
         return None
@@ -89,6 +84,8 @@ def ask_on_desktop(
 def _answer(connection: Any, signals: Any, notification: int, timeout: float) -> bool | None:
     """Wait for the user's action on `notification`, at most `timeout` seconds."""
     from jeepney.low_level import HeaderFields
+
+    from .notify import DISMISSED
 
     clock = SystemClock()
     deadline = clock.monotonic() + timeout
@@ -103,23 +100,17 @@ def _answer(connection: Any, signals: Any, notification: int, timeout: float) ->
         if member == "ActionInvoked" and message.body[1] in ("yes", "no"):
             return bool(message.body[1] == "yes")
         if member == "NotificationClosed":
-            return False if message.body[1] == _DISMISSED else None
+            return False if message.body[1] == DISMISSED else None
     return None
 
 
 def _notify(app_name: str, summary: str, body: str, yes: str, no: str) -> Any:
-    from jeepney import DBusAddress, new_method_call
+    from .dbus import method
+    from .notify import NOTIFICATIONS
 
-    address = DBusAddress(_PATH, bus_name=_SERVICE, interface=_INTERFACE)
     hints = {"urgency": ("y", 1), "category": ("s", "x-extended-runtime.question")}
     actions = ["yes", yes, "no", no]
-    return new_method_call(
-        address, "Notify", "susssasa{sv}i", (app_name, 0, "", summary, body, actions, hints, 0)
-    )
-
-
-def _close(notification: int) -> Any:
-    from jeepney import DBusAddress, new_method_call
-
-    address = DBusAddress(_PATH, bus_name=_SERVICE, interface=_INTERFACE)
-    return new_method_call(address, "CloseNotification", "u", (notification,))
+    return method(
+        *NOTIFICATIONS, "Notify", "susssasa{sv}i",
+        app_name, 0, "", summary, body, actions, hints, 0,
+    )  # fmt: skip
