@@ -43,6 +43,7 @@ __all__ = [
     "first_caught",
     "shell_status",
     "spawn",
+    "unrunnable",
     "watch_child",
 ]
 
@@ -209,6 +210,30 @@ def spawn(command: tuple[str, ...]) -> subprocess.Popen[bytes] | int:
     except OSError as failure:
         error(f"cannot execute {command[0]}: {failure.strerror}")
         return EXIT_NOT_EXECUTABLE
+
+
+def unrunnable(program: str) -> tuple[int, str] | None:
+    """Why `program` cannot run, as an exit status and a message; `None` when it looks runnable
+    (an executable file, named by its path or found on `PATH`).
+
+    Checked before the session starts, so a typo never holds the machine awake even for a
+    moment; `spawn` still handles the program vanishing in between. (`shutil.which` does the
+    same, but costs the quick path its imports.)
+    """
+    if os.sep in program:
+        if not os.path.exists(program):  # noqa: PTH110 (pathlib is not loaded on the quick path)
+            return EXIT_NOT_FOUND, f"command not found: {program}"
+        if not _executable(program):
+            return EXIT_NOT_EXECUTABLE, f"command not executable: {program}"
+        return None
+    folders = os.environ.get("PATH", os.defpath).split(os.pathsep)
+    if not any(_executable(os.path.join(f or os.curdir, program)) for f in folders):  # noqa: PTH118
+        return EXIT_NOT_FOUND, f"command not found: {program}"
+    return None
+
+
+def _executable(path: str) -> bool:
+    return os.path.isfile(path) and os.access(path, os.X_OK)  # noqa: PTH113
 
 
 def watch_child(child: subprocess.Popen[bytes], inbox: Inbox) -> None:

@@ -35,7 +35,6 @@ The bus names and paths here are the backends' (`logind`, `power`); a test keeps
 
 from __future__ import annotations
 
-import os
 from typing import TYPE_CHECKING, Any
 
 from .._core.clock import SystemClock
@@ -48,6 +47,7 @@ from .child import (
     first_caught,
     shell_status,
     spawn,
+    unrunnable,
     watch_child,
 )
 
@@ -111,7 +111,7 @@ def quick_run(args: list[str]) -> int | None:
 
     `None` is only ever answered before the command started."""
     command = parse(args)
-    if command is None or not _runnable(command[0]):
+    if command is None or unrunnable(command[0]) is not None:
         return None
     clock = SystemClock()
     app_id = default_app_id(command[0])
@@ -171,20 +171,6 @@ def _hand_over(
         quiet=True,
     )
     return continue_in_session(options, Adopted(child, inbox, signals, block.release))
-
-
-def _runnable(program: str) -> bool:
-    """Whether `program` names an executable file, as `PATH` lookup finds it."""
-    if os.sep in program:
-        return _executable(program)
-    for folder in os.environ.get("PATH", os.defpath).split(os.pathsep):
-        if _executable(os.path.join(folder or os.curdir, program)):  # noqa: PTH118
-            return True
-    return False
-
-
-def _executable(path: str) -> bool:
-    return os.path.isfile(path) and os.access(path, os.X_OK)  # noqa: PTH113
 
 
 class _Block:

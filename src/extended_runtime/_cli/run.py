@@ -43,15 +43,12 @@ silences them, never the errors (a refusal, a missing command, an exceeded CPU b
 from __future__ import annotations
 
 import contextlib
-import os
-import shutil
 import signal
 import subprocess
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .._api.delegate import ExtendedRuntimeSessionDelegate
@@ -75,6 +72,7 @@ from .child import (
     first_caught,
     shell_status,
     spawn,
+    unrunnable,
     watch_child,
 )
 
@@ -156,7 +154,7 @@ def run_in_session(options: RunOptions, make_host: HostFactory | None = None) ->
     """
     from .._backends.select import BackendUnavailable
 
-    missing = _unrunnable(options.command[0])
+    missing = unrunnable(options.command[0])
     if missing is not None:  # say so before a session starts, not after
         error(missing[1])
         return missing[0]
@@ -376,24 +374,6 @@ class _Runner:
             f"being stopped; for CPU-heavy work run with --cpu-budget none, or a higher budget "
             f"such as --cpu-budget {budget * 4:g}"
         )
-
-
-def _unrunnable(program: str) -> tuple[int, str] | None:
-    """Why `program` cannot run, as an exit status and a message; `None` when it looks runnable.
-
-    Checked before the session starts, so a typo never holds the machine awake even for a
-    moment; `spawn` still handles the program vanishing in between.
-    """
-    if os.sep in program:
-        path = Path(program)
-        if not path.exists():
-            return EXIT_NOT_FOUND, f"command not found: {program}"
-        if path.is_dir() or not os.access(path, os.X_OK):
-            return EXIT_NOT_EXECUTABLE, f"command not executable: {program}"
-        return None
-    if shutil.which(program) is None:
-        return EXIT_NOT_FOUND, f"command not found: {program}"
-    return None
 
 
 # ---------------------------------------------------------------------- stopping the tree
