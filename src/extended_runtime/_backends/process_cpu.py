@@ -21,7 +21,7 @@ from typing import Any
 
 from ..abc import CpuSource, Probe
 
-__all__ = ["ProcessTreeCpu"]
+__all__ = ["ProcessTreeCpu", "descendants_seconds"]
 
 
 class ProcessTreeCpu(CpuSource):
@@ -56,13 +56,7 @@ class ProcessTreeCpu(CpuSource):
 
         if self._process is None:
             self._process = psutil.Process()
-        for child in self._process.children(recursive=True):
-            try:
-                times = child.cpu_times()
-            except psutil.Error:
-                continue
-            total += times.user + times.system
-        return total
+        return total + descendants_seconds(self._process)
 
 
 def _has_children() -> bool:
@@ -73,3 +67,18 @@ def _has_children() -> bool:
     except ChildProcessError:
         return False
     return True
+
+
+def descendants_seconds(process: Any) -> float:
+    """User plus system CPU seconds of a psutil process's descendants (those that vanish
+    while they are read count for nothing)."""
+    import psutil
+
+    total = 0.0
+    for child in process.children(recursive=True):
+        try:
+            times = child.cpu_times()
+        except psutil.Error:
+            continue
+        total += times.user + times.system
+    return total

@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable, Collection
 from typing import Any
 
+from .._backends.process_cpu import descendants_seconds
 from ..abc import CpuSource, Probe
 
 __all__ = ["PeerCpu"]
@@ -67,14 +68,5 @@ class PeerCpu(CpuSource):
 
 
 def _tree_seconds(process: Any) -> float:
-    import psutil
-
     times = process.cpu_times()
-    total = float(times.user + times.system)
-    for child in process.children(recursive=True):
-        try:
-            child_times = child.cpu_times()
-        except psutil.Error:
-            continue
-        total += child_times.user + child_times.system
-    return total
+    return float(times.user + times.system) + descendants_seconds(process)
