@@ -8,6 +8,8 @@ none, and `pytest -m misuse` runs them all.
 from __future__ import annotations
 
 import logging
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
@@ -74,6 +76,17 @@ def misuse(row: str) -> pytest.MarkDecorator:
     if row not in MISUSE_MATRIX:
         raise ValueError(f"not a row of the misuse matrix: {row!r}")
     return pytest.mark.misuse(row)
+
+
+def eventually(check: Callable[[], bool], timeout: float = 5.0, step: float = 0.005) -> bool:
+    """Whether `check` holds within `timeout` real seconds, looked at every `step` seconds
+    (for tests whose threads run freely)."""
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(step)
+    return True
 
 
 def sec(seconds: float) -> timedelta:

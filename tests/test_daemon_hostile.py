@@ -57,7 +57,7 @@ from extended_runtime._daemon.host import DaemonHost
 from extended_runtime._daemon.server import Server
 from extended_runtime.testing import MockClock
 
-from .helpers import ALARM, LOGGER, SELF_CARE, T0
+from .helpers import ALARM, LOGGER, SELF_CARE, T0, eventually
 
 #: The victim's apps: one with a running session, one with a scheduled alarm.
 CARE = "org.example.care"
@@ -82,16 +82,6 @@ FUZZ = settings(
         HealthCheck.large_base_example,
     ],
 )
-
-
-def eventually(check: Callable[[], bool], timeout: float = 5.0) -> bool:
-    """Whether `check` holds within `timeout` real seconds (the server's threads run freely)."""
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.002)
-    return True
 
 
 def steady(measure: Callable[[], int], timeout: float = 10.0) -> int:

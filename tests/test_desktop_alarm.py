@@ -38,7 +38,7 @@ from extended_runtime._backends.linux.notify import close_notification
 from extended_runtime._cli.doctor import diagnose
 
 from . import services
-from .helpers import short_policy
+from .helpers import eventually, short_policy
 from .sink import Monitor, rms
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -84,15 +84,6 @@ def history() -> list[dict[str, str]]:
     return [{key: value["data"] for key, value in entry.items()} for entry in data]
 
 
-def wait_until(condition: Callable[[], bool], timeout: float = 5.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.02)
-    return True
-
-
 def choose(action: str, notification: int) -> None:
     """Pick an action from dunst's context menu, as the user would."""
     choice = Path(os.environ["XRS_SERVICES_DIR"]) / "dunst" / "choice"
@@ -126,7 +117,7 @@ def ring(
     session.start_at(host.now)
     if state is not None:
         app.state = state
-    assert wait_until(lambda: displayed() == 1), "the notification never came"
+    assert eventually(lambda: displayed() == 1), "the notification never came"
     return session
 
 
@@ -177,7 +168,7 @@ def test_dunst_shows_one_notification_updated_at_each_repetition(host: EmbeddedH
     assert shown(host, session) == first
     session.invalidate()
     assert alarm.ended.wait(5)
-    assert wait_until(lambda: displayed() == 0)  # withdrawn with the session
+    assert eventually(lambda: displayed() == 0)  # withdrawn with the session
     (latest, *_) = history()
     assert (latest["id"], latest["summary"], latest["appname"]) == (
         first,
@@ -210,11 +201,11 @@ def test_open_makes_the_app_active_and_the_alarm_rings_on(host: EmbeddedHost) ->
     session = ring(host, "org.example.open", alarm, ApplicationState.BACKGROUND)
     first = shown_now(host, session)
     choose("open", first)
-    assert wait_until(lambda: session.app.state is ApplicationState.ACTIVE)
+    assert eventually(lambda: session.app.state is ApplicationState.ACTIVE)
     assert session.state is SessionState.RUNNING
     # acted on, it is gone; the next repetition shows the alarm again
-    assert wait_until(lambda: shown(host, session) not in (None, first), 3)
-    assert wait_until(lambda: displayed() == 1)
+    assert eventually(lambda: shown(host, session) not in (None, first), 3)
+    assert eventually(lambda: displayed() == 1)
     session.invalidate()  # the app, now active, ends its alarm
     assert alarm.ended.wait(5)
     assert alarm.reason is InvalidationReason.NONE
@@ -227,8 +218,8 @@ def test_a_notification_closed_by_someone_else_comes_back_at_the_next_repetition
     session = ring(host, "org.example.closed", alarm, ApplicationState.BACKGROUND)
     first = shown_now(host, session)
     Bus.session().call(close_notification(first))  # another client: NotificationClosed(id, 3)
-    assert wait_until(lambda: displayed() == 0, 1)
-    assert wait_until(lambda: displayed() == 1, 3)
+    assert eventually(lambda: displayed() == 0, 1)
+    assert eventually(lambda: displayed() == 1, 3)
     assert shown(host, session) not in (None, first)
     assert session.state is SessionState.RUNNING
     choose("stop", shown_now(host, session))

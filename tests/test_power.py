@@ -50,7 +50,7 @@ from extended_runtime._core.conditions import Conditions
 
 from . import services
 from .doubles.upower import PrivateBus, StandInUPower
-from .helpers import short_policy
+from .helpers import eventually, short_policy
 
 ROOT = Path(__file__).resolve().parent.parent
 LOGIND = ("org.freedesktop.login1", "/org/freedesktop/login1", "org.freedesktop.login1.Manager")
@@ -77,15 +77,6 @@ class Ends(ExtendedRuntimeSessionDelegate):
 def session(host: EmbeddedHost, app_id: str, mode: SessionType) -> tuple[Any, Ends]:
     ends = Ends()
     return ExtendedRuntimeSession(host.app(app_id, mode), delegate=ends), ends
-
-
-def eventually(check: Callable[[], bool], timeout: float = 5.0, step: float = 0.005) -> bool:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(step)
-    return True
 
 
 def watching(host: EmbeddedHost) -> None:

@@ -77,6 +77,7 @@ from .._core.records import FOLDED, SessionRecord
 from .._hosts.base import CannotLaunch, keep_record
 from .._hosts.effects import Job, spaced_by
 from .._hosts.embedded import EmbeddedHost
+from .collector import collect_if_due
 
 if TYPE_CHECKING:
     from .._backends.sqlite import SqliteStore
@@ -529,6 +530,10 @@ class DaemonHost(EmbeddedHost):
         if isinstance(link, RemoteLink) and link.peer is peer:
             return link
         return RemoteLink(session_id, app, peer)
+
+    def _idle(self, deadline: datetime | None, now: datetime) -> bool:
+        """The full garbage collection owed, if nothing is due for a while (`collector`)."""
+        return collect_if_due(None if deadline is None else (deadline - now).total_seconds())
 
     # ------------------------------------------------------------------ durability
 

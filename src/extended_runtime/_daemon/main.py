@@ -13,6 +13,9 @@ Start-up is ordered so that a client never finds a daemon that cannot serve it:
 3. the socket is bound (0600) and served;
 4. only then is the status file written, atomically: its presence says "ready".
 
+What recovery makes lives as long as the daemon and is kept out of the garbage collector's
+passes; while the daemon serves, its full passes wait for a gap between timers (`collector`).
+
 SIGTERM and SIGINT stop it in the reverse order: the status file goes first (new clients fall
 back or wait), then the socket and its connections, then the host (its keep-awake released,
 its timer stopped) and the store, committed and closed. Sessions are not ended: scheduled ones
@@ -23,19 +26,18 @@ daemon replaces the stale socket and status file.
 
 from __future__ import annotations
 
-import contextlib
-import gc
 import logging
 import os
 import signal
 import threading
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from types import FrameType
 
 from .._core.clock import SystemClock
 from .._core.policy import Policy
 from . import paths
+from .collector import quiet_collections, recovering
 from .status import (
     PROTOCOL_VERSION,
     DaemonStatus,
@@ -77,7 +79,7 @@ def serve(
         pids: dict[str, int] = {}
         chosen = survey(prefer=prefer).backends
         backends = replace(chosen, store=None, cpu=PeerCpu(pids.get))
-        with _kept_out_of_collection():
+        with recovering():
             store = SqliteStore(paths.database_path(env), audit_commits=False)
             host = DaemonHost(policy, backends=backends, store=store, pids=pids)
             waiting = host.recover(store.apps(), *store.recovery())
@@ -96,7 +98,7 @@ def serve(
         log.info("the daemon (pid %d) serves %s", status.pid, server.path)
         if ready is not None:
             ready(status)
-        with _stopping_on_signals(stop):
+        with quiet_collections(), _stopping_on_signals(stop):
             stop.wait()
         log.info("the daemon stops")
         remove_status(status_file, status.pid)
@@ -106,20 +108,6 @@ def serve(
         return 0
     finally:
         os.close(lock)
-
-
-@contextlib.contextmanager
-def _kept_out_of_collection() -> Iterator[None]:
-    """Loading the store and recovering makes an object or more per session, all of which live
-    as long as the daemon: the cyclic garbage collector is paused meanwhile (with a hundred
-    thousand sessions, each of its passes would walk them all again) and they are frozen out
-    of its later passes afterwards."""
-    gc.disable()
-    try:
-        yield
-    finally:
-        gc.freeze()
-        gc.enable()
 
 
 class _stopping_on_signals:

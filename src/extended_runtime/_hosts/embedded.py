@@ -156,12 +156,19 @@ class EmbeddedHost(Host):
         if deadline is not None and deadline <= now:
             self._apply(self.engine.advance(now))
             return Woke()
+        if self._idle(deadline, now):
+            return Woke()  # time passed meanwhile: look again
         budget_in = None if budget is None else (budget - now).total_seconds()
         self._armed = deadline
         try:
             return self._waiter.sleep(start, budget_in, now)
         finally:
             self._armed = None
+
+    def _idle(self, deadline: datetime | None, now: datetime) -> bool:
+        """Called by the timer thread (the lock held) before it sleeps until `deadline`
+        (`None`: nothing is due): work that may use the gap; whether it did any."""
+        return False
 
     def _notice_clock_set(self, now: datetime, reported: bool) -> None:
         """Tell the engine if the wall clock was set since the last round, and by how much."""
