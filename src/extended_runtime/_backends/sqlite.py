@@ -907,7 +907,7 @@ def _body(text: str) -> dict[str, Any]:
 
 def _instant(at: datetime) -> str:
     """An instant as fixed-width ISO 8601 UTC text (microseconds always written)."""
-    return at.astimezone(UTC).isoformat(timespec="microseconds")
+    return (at if at.tzinfo is UTC else at.astimezone(UTC)).isoformat(timespec="microseconds")
 
 
 def _micros(at: datetime) -> int:

@@ -29,5 +29,8 @@ DEFAULT_LIMITS: Mapping[SessionType, timedelta | None] = MappingProxyType(
 
 def keep_awake_why(session_type: SessionType, expires: datetime | None) -> str:
     """The `why` of a keep-awake held for one session, as inhibitor lists show it."""
-    until = f"until {expires:%H:%M:%S} UTC" if expires is not None else "without a limit"
-    return f"{session_type.value} session {until}"
+    if expires is None:
+        return f"{session_type.value} session without a limit"
+    # the fields, not `strftime`: this is on every start
+    until = f"{expires.hour:02d}:{expires.minute:02d}:{expires.second:02d}"
+    return f"{session_type.value} session until {until} UTC"

@@ -99,12 +99,14 @@ class DaemonUnavailable(ExtendedRuntimeSessionError):
 
 
 class _Waiting:
-    """A caller waiting for the reply to its request."""
+    """A caller waiting for the reply to its request. Whoever reads the reply (or loses the
+    connection) sets `done`; the caller looks at it each time it holds the read lock, which
+    the reading thread gives back at once, so no event object is needed to wake it."""
 
     __slots__ = ("done", "reply")
 
     def __init__(self) -> None:
-        self.done = threading.Event()
+        self.done = False
         self.reply: p.Reply | p.Error | None = None
 
 
@@ -296,7 +298,7 @@ class DaemonClient:
         except OSError as error:
             self._lose(f"the connection to the daemon broke: {error}", self._sock)
         deadline = self._clock.monotonic() + REPLY_TIMEOUT
-        while not waiting.done.is_set():
+        while not waiting.done:
             left = deadline - self._clock.monotonic()
             if left <= 0 or not self._read_lock.acquire(timeout=left):
                 with self._lock:
@@ -306,7 +308,7 @@ class DaemonClient:
                     f"{REPLY_TIMEOUT:g} s: see `xrs status`, or restart it"
                 )
             try:
-                if not waiting.done.is_set():
+                if not waiting.done:
                     self._read_one(self._sock)
             finally:
                 self._read_lock.release()
@@ -370,7 +372,7 @@ class DaemonClient:
             waiting = self._waiting.pop(message.id, None)
         if waiting is not None:
             waiting.reply = message
-            waiting.done.set()
+            waiting.done = True
 
     def _pushed(self, data: dict[str, Any]) -> None:
         event = decode_event(data)
@@ -442,7 +444,7 @@ class DaemonClient:
             self._aside.notify_all()
             links = [link for link in self._links.values() if _live(link)]
         for slot in waiting.values():
-            slot.done.set()
+            slot.done = True
         if self._closed:
             return
         log.warning("%s; looking for it for %g s to take its sessions back", reason, RECONNECT)
