@@ -25,6 +25,7 @@ from extended_runtime._daemon.status import find_daemon
 
 from . import services
 from .daemons import ROOT, SCHEDULE, THERAPY, Daemon
+from .helpers import eventually
 from .test_logind import inhibitors
 
 
@@ -332,3 +333,114 @@ def test_a_frontmost_session_of_an_exiting_app_ends_before_it_goes(daemon: Daemo
     assert "started" in out and "inside" in out, err
     assert out.rstrip().endswith("ended RESIGNED_FRONTMOST"), (out, err)
     assert daemon.status()["sessions"] == []
+
+
+THERAPY_APP = """
+    import sys, time
+    from datetime import datetime, timedelta, timezone
+    from extended_runtime import App, ExtendedRuntimeSession, ExtendedRuntimeSessionDelegate
+    from extended_runtime import SessionType
+
+    class Heard(ExtendedRuntimeSessionDelegate):
+        def did_start(self, session):
+            print("started", flush=True)
+
+        def did_invalidate(self, session, reason, error):
+            print("ended", reason.name, error.code.name if error else None, flush=True)
+
+    kind = SessionType[sys.argv[1]]
+    session = ExtendedRuntimeSession(App(f"org.example.{kind.value}", kind), Heard())
+    if kind is SessionType.SMART_ALARM:
+        session.start_at(datetime.now(timezone.utc))  # due now: it starts at once
+    else:
+        session.start()
+    while session.state.name != "RUNNING":
+        time.sleep(0.01)
+    print("running", flush=True)
+    if sys.argv[2] == "wait":
+        time.sleep(30)
+"""
+
+
+def _run_until_exit(daemon: Daemon, kind: str, how: str) -> str:
+    """Run `THERAPY_APP` for a session of `kind`; it exits by itself or on Ctrl-C (`how`)."""
+    app = daemon.app(THERAPY_APP, kind, "wait" if how == "ctrl-c" else "exit")
+    assert app.stdout is not None
+    if how == "ctrl-c":
+        while "running" not in (line := app.stdout.readline()):
+            assert line, app.stderr.read() if app.stderr else ""
+        app.send_signal(signal.SIGINT)
+    out, err = app.communicate(timeout=30)
+    return out + err
+
+
+@pytest.mark.parametrize("how", ["exit", "ctrl-c"])
+def test_a_therapy_session_of_an_exiting_app_ends_before_it_goes_and_only_once(
+    daemon: Daemon, how: str
+) -> None:
+    """As on the embedded host, an app that exits (or is stopped with Ctrl-C) with its
+    physical-therapy session running hears ERROR, UNKNOWN before the process ends: no process
+    is ever launched into such a session. It heard it, so nothing is kept for its next one."""
+    daemon.start()
+    said = _run_until_exit(daemon, "PHYSICAL_THERAPY", how)
+    assert "ended ERROR UNKNOWN" in said, said
+    assert daemon.status()["sessions"] == []
+    assert eventually(lambda: _kinds(daemon).count("SessionInvalidated") == 1), _kinds(daemon)
+    # the app's next process is handed nothing: the ending was heard
+    again = _run_until_exit(daemon, "PHYSICAL_THERAPY", "exit")
+    assert again.count("ended ERROR UNKNOWN") == 1, again
+    assert eventually(lambda: _kinds(daemon).count("SessionInvalidated") == 2), _kinds(daemon)
+    assert "SessionHandedOver" not in _kinds(daemon)
+
+
+def _kinds(daemon: Daemon) -> list[str]:
+    return [kind for kind, _ in daemon.audit()]
+
+
+def test_an_alarm_of_an_exiting_app_goes_on_in_the_daemon(daemon: Daemon) -> None:
+    """An exit ends no alarm: the daemon rings it itself (or hands it to the next process)."""
+    daemon.start()
+    said = _run_until_exit(daemon, "SMART_ALARM", "exit")
+    assert "started" in said and "ended" not in said, said
+    rows = daemon.status()["sessions"]
+    assert isinstance(rows, list) and len(rows) == 1, rows
+    assert rows[0]["app_id"] == "org.example.alarm"
+
+
+COMES_BACK = """
+    import time
+    from extended_runtime import App, ExtendedRuntimeSessionDelegate, SessionType
+
+    class Heard(ExtendedRuntimeSessionDelegate):
+        def did_start(self, session):
+            print("did_start", flush=True)
+
+        def did_invalidate(self, session, reason, error):
+            print("did_invalidate", reason.name, error.code.name if error else None, flush=True)
+
+    app = App("org.example.physical-therapy", SessionType.PHYSICAL_THERAPY)
+
+    @app.on_session
+    def handle(session):
+        session.delegate = Heard()
+
+    time.sleep(1.5)
+"""
+
+
+def test_a_therapy_session_of_a_killed_app_is_handed_to_its_next_process(daemon: Daemon) -> None:
+    """A process killed outright cannot hear its session end: the daemon ends it (ERROR,
+    UNKNOWN) and hands the ending to the app's next process, through `App.on_session`."""
+    daemon.start()
+    app = daemon.app(THERAPY_APP, "PHYSICAL_THERAPY", "wait")
+    assert app.stdout is not None
+    while "running" not in (line := app.stdout.readline()):
+        assert line, app.communicate()
+    app.kill()
+    out, _ = app.communicate(timeout=30)
+    assert "ended" not in out
+    assert eventually(lambda: daemon.status()["sessions"] == [])
+    back = daemon.app(COMES_BACK)
+    heard, err = back.communicate(timeout=30)
+    # what it missed: the ending (its start was heard by the killed process), as on every host
+    assert heard.splitlines() == ["did_invalidate ERROR UNKNOWN"], err

@@ -365,6 +365,8 @@ def seeds(daemon: Daemon) -> list[Any]:
         p.Invalidate(id=16, app_id=WAKE, session_id=scheduled),
         p.SetAppState(id=17, app_id=CARE, state=2),
         p.StartAt(id=18, app_id=WAKE, session_id=scheduled, when=soon),
+        p.Exiting(id=19, app_id=INTRUDER),
+        p.Exiting(id=20, app_id=CARE),  # would end the victim's running session
     ]
 
 
@@ -469,6 +471,7 @@ SAMPLES: list[Any] = [
     p.AppPolicy(id=37, app_id=INTRUDER, action="deny"),
     p.Apps(id=38),
     p.Reclaim(id=39, app_id=INTRUDER, session_id="s-1", warned=False),
+    p.Exiting(id=40, app_id=INTRUDER),
 ]
 
 

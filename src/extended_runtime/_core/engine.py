@@ -37,6 +37,7 @@ from typing import NamedTuple
 from .alerts import AlertRepetition, Play
 from .conditions import Conditions
 from .enums import (
+    ENDED_BY_EXIT,
     FRONTMOST_TYPES,
     ApplicationState,
     AutoLaunchAuthorizationStatus,
@@ -925,11 +926,8 @@ class Engine:
         if session is None:
             return self._finish()
         self._meter.stop(session)
-        if session.type in FRONTMOST_TYPES:
-            self._end(session, Cause.RESIGNED, now)
-        elif session.type is SessionType.PHYSICAL_THERAPY:
-            message = "the app exited during its physical-therapy session"
-            self._end(session, Cause.APP_EXITED, now, message)
+        if session.type in ENDED_BY_EXIT:
+            self._end_by_exit(session, now)
         elif app.may_launch() and self._handover.launching(session):
             if session.started.alerts is not None:
                 session.started.alerts.stop()
@@ -937,6 +935,24 @@ class Engine:
         else:
             self._host_alert(session, now)
         return self._finish()
+
+    def app_exiting(self, app_id: str, now: datetime) -> list[Output]:
+        """The app's process says it is about to exit: a running session its exit will end
+        whatever happens (frontmost, physical therapy) ends now, while the process can still
+        hear it; the exit itself (`app_exited`) follows. An alarm goes on, to be rung by the
+        host or handed to the app's next process."""
+        session = self._running_of(self._app(app_id))
+        if session is not None and not session.orphaned and session.type in ENDED_BY_EXIT:
+            self._meter.stop(session)
+            self._end_by_exit(session, now)
+        return self._finish()
+
+    def _end_by_exit(self, session: LiveSession, now: datetime) -> None:
+        if session.type in FRONTMOST_TYPES:
+            self._end(session, Cause.RESIGNED, now)
+        else:
+            message = "the app exited during its physical-therapy session"
+            self._end(session, Cause.APP_EXITED, now, message)
 
     def app_launched(self, app_id: str, now: datetime, *, by_host: bool) -> list[Output]:
         """A new process of the app runs: hand it the sessions it has no object for."""

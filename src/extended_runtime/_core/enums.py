@@ -97,3 +97,6 @@ class SessionType(StrEnum):
 FRONTMOST_TYPES = frozenset(
     {SessionType.SELF_CARE, SessionType.MINDFULNESS, SessionType.UNDERWATER_DEPTH}
 )
+#: Types whose running session ends when its app's process exits, whatever the host can do:
+#: frontmost ones resign, and no process is ever launched into a physical-therapy session.
+ENDED_BY_EXIT = FRONTMOST_TYPES | {SessionType.PHYSICAL_THERAPY}

@@ -54,7 +54,7 @@ from .._backends.threads import held_in_main_thread, start_thread
 from .._core.clock import SystemClock
 from .._core.codec import decode_event
 from .._core.enums import (
-    FRONTMOST_TYPES,
+    ENDED_BY_EXIT,
     ApplicationState,
     AutoLaunchAuthorizationStatus,
     ErrorCode,
@@ -512,12 +512,13 @@ class DaemonClient:
 
     def close(self, timeout: float = EXIT_TIMEOUT) -> None:
         """Close the connection (the daemon treats this process's apps as exited) and deliver
-        the delegate calls still queued. A frontmost session still running ends first, as its
-        app leaves the foreground (RESIGNED_FRONTMOST), so its delegate hears it before the
-        process goes, as on the embedded host; other sessions live on in the daemon."""
+        the delegate calls still queued. A session the exit ends whatever happens ends first,
+        so its delegate hears it before the process goes, as on the embedded host: a frontmost
+        one with RESIGNED_FRONTMOST, a physical-therapy one with ERROR, UNKNOWN. Alarms live
+        on in the daemon (it rings them, or hands them to the app's next process)."""
         if self._closed:
             return
-        self._resign_frontmost()
+        self._say_exiting()
         self._closed = True
         self._closing.set()
         with self._lock:
@@ -529,20 +530,21 @@ class DaemonClient:
         self._delivery.close(timeout)
         atexit.unregister(self.close)
 
-    def _resign_frontmost(self) -> None:
+    def _say_exiting(self) -> None:
+        """Tell the daemon this process exits, for each app with a session its exit ends."""
         with self._lock:
             if self._lost is not None:
                 return
-            apps = {
-                link.app.app_id: link.app
+            app_ids = {
+                link.app.app_id
                 for link in self._links.values()
-                if getattr(link.owner, "session_type", None) in FRONTMOST_TYPES and _live(link)
+                if getattr(link.owner, "session_type", None) in ENDED_BY_EXIT and _live(link)
             }
-        for app in apps.values():
+        for app_id in sorted(app_ids):
             try:
-                self.set_app_state(app, ApplicationState.BACKGROUND)
+                self._call(p.Exiting(id=0, app_id=app_id))
             except ExtendedRuntimeSessionError as error:
-                log.warning("could not end the sessions of %s: %s", app.app_id, error)
+                log.warning("could not end the sessions of %s: %s", app_id, error)
 
     @property
     def closed(self) -> bool:

@@ -481,6 +481,18 @@ class DaemonHost(EmbeddedHost):
 
         self._feed(command)
 
+    def exiting(self, app: AppRecord, peer: Peer) -> None:
+        """The process behind `peer` says it is about to exit: if it is the app's last one,
+        what the exit ends for certain ends now, so the process hears it before it goes (the
+        connection's close then finds nothing more of it to end)."""
+
+        def command() -> list[Output]:
+            if self._holders.get(app.app_id) != {peer}:
+                return []
+            return self.engine.app_exiting(app.app_id, self.now)
+
+        self._feed(command)
+
     def delegate_set_by(self, peer: Peer, session_id: str) -> None:
         """A session handed to `peer` got a delegate there: the engine forgets what it kept
         for it (ended ones included). Any other connection is refused."""

@@ -43,6 +43,7 @@ __all__ = [
     "Declare",
     "DelegateSet",
     "Error",
+    "Exiting",
     "Forget",
     "FrameError",
     "Hello",
@@ -110,6 +111,14 @@ class SetAppState(_Message, frozen=True, tag="app-state"):
     id: int
     app_id: str
     state: int
+
+
+class Exiting(_Message, frozen=True, tag="exiting"):
+    """The app's process is about to close its connection: what its exit ends for certain
+    (frontmost sessions, a physical-therapy session) ends now, while it can still hear it."""
+
+    id: int
+    app_id: str
 
 
 class Start(_Message, frozen=True, tag="start"):
@@ -237,6 +246,7 @@ Request = (
     Hello
     | RegisterApp
     | SetAppState
+    | Exiting
     | Start
     | StartAt
     | Invalidate

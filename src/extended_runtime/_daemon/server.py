@@ -231,6 +231,7 @@ class Server:
             p.Hello: self._hello,
             p.RegisterApp: self._register,
             p.SetAppState: self._app_state,
+            p.Exiting: self._exiting,
             p.Start: self._start,
             p.StartAt: self._start_at,
             p.Invalidate: self._invalidate,
@@ -360,6 +361,9 @@ class Server:
     def _app_state(self, connection: Connection, request: p.SetAppState) -> None:
         app = self._app(connection, request.app_id)
         self.host.set_app_state(app, ApplicationState(request.state))
+
+    def _exiting(self, connection: Connection, request: p.Exiting) -> None:
+        self.host.exiting(self._app(connection, request.app_id), connection)
 
     def _start(self, connection: Connection, request: p.Start) -> None:
         app = self._app(connection, request.app_id)

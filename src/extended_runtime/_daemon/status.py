@@ -62,7 +62,7 @@ __all__ = [
 
 #: The version of the daemon's protocol, and so of its status file. A client speaks to a daemon
 #: of the same version only.
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION = 2
 
 _FIELDS = ("pid", "socket", "protocol", "version", "started_at")
 _MAX_BYTES = 64 * 1024  # far above any real status file; a bigger one is not ours
