@@ -444,3 +444,28 @@ def test_a_therapy_session_of_a_killed_app_is_handed_to_its_next_process(daemon:
     heard, err = back.communicate(timeout=30)
     # what it missed: the ending (its start was heard by the killed process), as on every host
     assert heard.splitlines() == ["did_invalidate ERROR UNKNOWN"], err
+
+
+CARELESS = """
+    import logging
+    from datetime import datetime, timedelta, timezone
+    from extended_runtime import App, ExtendedRuntimeSession, SessionType
+
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
+    session = ExtendedRuntimeSession(App("org.example.careless", SessionType.SMART_ALARM))
+    session.start_at(datetime.now(timezone.utc) - timedelta(hours=1))
+    print(session.state.name, session.invalidation_reason.name, flush=True)
+"""
+
+
+def test_an_app_without_a_delegate_reads_in_its_own_log_why_its_session_failed(
+    daemon: Daemon,
+) -> None:
+    """DESIGN.md: every refusal is logged at WARNING, so an app without a delegate still learns
+    why. On the daemon the line is written in the app's process too, not only in the daemon's."""
+    daemon.start()
+    app = daemon.app(CARELESS)
+    out, err = app.communicate(timeout=30)
+    assert out.split() == ["INVALID", "ERROR"], err
+    assert "WARNING session" in err and "could not start" in err, err
+    assert "accepts dates at most 60 s in the past" in err, err

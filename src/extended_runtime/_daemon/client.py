@@ -71,6 +71,7 @@ from .._core.events import (
     SessionWillExpire,
 )
 from .._hosts.delivery import Delivery
+from .._hosts.event_log import log_event, logs
 from . import protocol as p
 from .status import PROTOCOL_VERSION
 
@@ -395,6 +396,8 @@ class DaemonClient:
         elif isinstance(event, SessionInvalidated):
             self._warned.discard(event.session_id)
         link.mirror(event)
+        if logs(event):  # a refusal or an error ending says why here too, as in-process
+            log_event(event)
         self._delivery.post(partial(link.deliver, event), link.loop)
 
     def _handed_over(self, event: SessionHandedOver) -> None:

@@ -31,7 +31,7 @@ import weakref
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Collection, Iterable
 from dataclasses import replace
-from datetime import datetime, timedelta
+from datetime import datetime
 from functools import partial
 from typing import Any
 
@@ -51,8 +51,6 @@ from .._core.enums import (
 )
 from .._core.errors import SessionUsageError
 from .._core.events import (
-    AlarmEndedSilently,
-    AlarmsDisabled,
     AlertPlayed,
     EffectFailed,
     Event,
@@ -60,7 +58,6 @@ from .._core.events import (
     KeepAwake,
     LaunchApp,
     Output,
-    RequestIgnored,
     SampleCpu,
     SessionEvent,
     SessionHandedOver,
@@ -73,6 +70,7 @@ from .._core.events import (
 from .._core.records import FOLDED, fold
 from ..abc import ConditionsChange, EventSink, Store, UserAction
 from .effects import Effects, Job, spaced_by
+from .event_log import log_event, logs
 
 __all__ = ["CannotLaunch", "Host", "keep_awake_spacing", "keep_record"]
 
@@ -324,7 +322,7 @@ class Host(ABC):
             self._effects.submit("store", job)
         if sink is not None and not sink.listening():
             sink = None
-        if sink is None and not _logs(event):
+        if sink is None and not logs(event):
             return
         # a failure to record an EffectFailed is logged only: reporting it would loop
         effect = "record-failure" if isinstance(event, EffectFailed) else "record"
@@ -515,10 +513,6 @@ def keep_record(store: Store, event: SessionEvent) -> None:
         store.save(record)
 
 
-#: The events that may be logged (see `_log_event`).
-LOGGED = (SessionInvalidated, RequestIgnored, AlarmEndedSilently, AlarmsDisabled)
-
-
 #: The shortest time between two new labels of a keep-awake that stays held (seconds): each
 #: is a new inhibitor, and a burst of starts then costs one, not one per start.
 RELABEL_SPACING = 1.0
@@ -555,90 +549,16 @@ def _later(last: object, new: object) -> bool:
 CPU_READ_SPACING = 0.5
 
 
-#: A scheduled start this late is logged: its instant passed while the machine slept, the
-#: process was stopped, or the wall clock was set past it.
-LATE_START = timedelta(seconds=1)
-
-
-def _logs(event: Event) -> bool:
-    """Whether `_log_event` would write a line for `event` at the logger's level now: an
-    event nobody would read costs no hand-off to the audit channel."""
-    if _late(event):
-        return log.isEnabledFor(logging.WARNING)
-    if not isinstance(event, LOGGED):
-        return False
-    quiet = isinstance(event, SessionInvalidated) and event.error is None and not event.refused
-    return log.isEnabledFor(logging.DEBUG if quiet else logging.WARNING)
-
-
-def _late(event: Event) -> bool:
-    return isinstance(event, SessionStarted) and event.lateness >= LATE_START
-
-
 def _record(sink: EventSink | None, event: Event) -> None:
     """Hand the event to the sink, if any, and log it where a log line is due."""
     try:
         if sink is not None:
             sink.record(event)
     finally:
-        _log_event(event)
+        log_event(event)
 
 
 def _hand_over(app: AppRecord, link: SessionLink) -> None:
     """Run the relaunch handlers, unless the process exited before they could run."""
     if not link.detached:
         app.hand_over(link.owner)
-
-
-def _log_event(event: Event) -> None:
-    """Refusals and error endings at WARNING, so an app without a delegate still learns why."""
-    if isinstance(event, SessionInvalidated):
-        _log_invalidated(event)
-    elif isinstance(event, SessionStarted) and _late(event):
-        log.warning(
-            "session %s of %s started %s late, at %s: its date passed while the machine slept, "
-            "the process was stopped or the clock was set",
-            event.session_id,
-            event.app_id,
-            event.lateness,
-            event.at.isoformat(timespec="milliseconds"),
-        )
-    elif isinstance(event, RequestIgnored):
-        log.warning("%s ignored for session %s: %s", event.request, event.session_id, event.message)
-    elif isinstance(event, AlarmEndedSilently):
-        log.warning(
-            "the alarm of %s (session %s) ended without alerting the user (%d in a row)",
-            event.app_id,
-            event.session_id,
-            event.count,
-        )
-    elif isinstance(event, AlarmsDisabled):
-        log.warning(
-            "alarms of %s are disabled: %d alarms in a row ran without alerting the user; "
-            "its alarms fail with BAR_DISABLED until the user allows them again",
-            event.app_id,
-            event.count,
-        )
-
-
-def _log_invalidated(event: SessionInvalidated) -> None:
-    error = event.error
-    detail = f": {error}" if error is not None else ""
-    if event.refused:
-        log.warning(
-            "session %s of %s could not start: %s%s",
-            event.session_id,
-            event.app_id,
-            event.reason.name,
-            detail,
-        )
-    elif error is not None:
-        log.warning(
-            "session %s of %s ended: %s%s",
-            event.session_id,
-            event.app_id,
-            event.reason.name,
-            detail,
-        )
-    else:  # an ending as asked or on time: a daemon's audit log keeps it, `-v` shows it
-        log.debug("session %s of %s ended: %s", event.session_id, event.app_id, event.reason.name)
