@@ -278,12 +278,26 @@ def test_a_plain_file_where_the_socket_should_be(runtime: Path) -> None:
 
 
 def test_another_protocol_is_refused_with_what_to_do(runtime: Path, listening: Path) -> None:
-    status.write_status(runtime / "daemon.json", _status(os.getpid(), listening, protocol=2))
+    newer = status.PROTOCOL_VERSION + 1
+    status.write_status(runtime / "daemon.json", _status(os.getpid(), listening, protocol=newer))
     found, reason = status.find_daemon(_env(runtime))
     assert found is None
     assert reason == (
-        f"the daemon (pid {os.getpid()}, version 0.1.0) speaks protocol 2 but this client "
-        "speaks 1: upgrade extended-runtime here, or restart the daemon with this version"
+        f"the daemon (pid {os.getpid()}, version 0.1.0) speaks protocol {newer} but this client "
+        f"speaks {status.PROTOCOL_VERSION}: upgrade extended-runtime here, or restart the daemon "
+        "with this version"
+    )
+
+
+def test_an_older_protocol_is_refused_with_what_to_do(runtime: Path, listening: Path) -> None:
+    older = status.PROTOCOL_VERSION - 1
+    status.write_status(runtime / "daemon.json", _status(os.getpid(), listening, protocol=older))
+    found, reason = status.find_daemon(_env(runtime))
+    assert found is None
+    assert reason == (
+        f"the daemon (pid {os.getpid()}, version 0.1.0) speaks protocol {older} but this client "
+        f"speaks {status.PROTOCOL_VERSION}: restart the daemon so that it runs the version "
+        "installed now"
     )
 
 
