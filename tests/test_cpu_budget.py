@@ -9,7 +9,14 @@ from __future__ import annotations
 
 import pytest
 
-from extended_runtime import ErrorCode, InvalidationReason, Policy, SessionState, SessionType
+from extended_runtime import (
+    ErrorCode,
+    ExtendedRuntimeSession,
+    InvalidationReason,
+    Policy,
+    SessionState,
+    SessionType,
+)
 from extended_runtime.testing import VirtualHost
 
 from .helpers import (
@@ -138,3 +145,33 @@ def test_cpu_sample_interval_is_a_policy_knob() -> None:
     host.advance(100)
     assert rec.calls[-1].at == T0 + sec(41)
     assert error_code(rec.calls[-1]) is ErrorCode.EXCEEDED_RESOURCE_LIMITS
+
+
+def test_thousands_of_trees_are_observed_a_chunk_at_a_time_and_all_judged(
+    host: VirtualHost, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A host with many running sessions gives the engine its CPU readings `CPU_CHUNK` trees
+    per turn of its lock (a timer due meanwhile gets in between), and every tree is judged:
+    each busy app's session ends at 45 s, the idle ones run on."""
+    from extended_runtime._hosts.base import CPU_CHUNK
+
+    sizes: list[int] = []
+    observe = host.engine.observe_cpu
+
+    def spy(readings: dict[str, float], now: object) -> object:
+        sizes.append(len(readings))
+        return observe(readings, now)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(host.engine, "observe_cpu", spy)
+    busy: list[ExtendedRuntimeSession] = []
+    idle: list[ExtendedRuntimeSession] = []
+    for n in range(3 * CPU_CHUNK):
+        app = host.app(f"org.example.app{n}", THERAPY)
+        session, _ = open_session(host, app)
+        host.set_cpu_load(app, 0.75 if n % 2 else 0.25)
+        session.start()
+        (busy if n % 2 else idle).append(session)
+    host.advance(100)
+    assert max(sizes) == CPU_CHUNK and sum(sizes) > 3 * CPU_CHUNK
+    assert all(s.state is _S.INVALID for s in busy)
+    assert all(s.state is _S.RUNNING for s in idle)

@@ -77,7 +77,7 @@ from .._core.records import FOLDED, SessionRecord
 from .._hosts.base import CannotLaunch, keep_record
 from .._hosts.effects import Job, spaced_by
 from .._hosts.embedded import EmbeddedHost
-from .collector import collect_if_due
+from .interpreter import collect_if_due
 
 if TYPE_CHECKING:
     from .._backends.sqlite import SqliteStore
@@ -544,7 +544,7 @@ class DaemonHost(EmbeddedHost):
         return RemoteLink(session_id, app, peer)
 
     def _idle(self, deadline: datetime | None, now: datetime) -> bool:
-        """The full garbage collection owed, if nothing is due for a while (`collector`)."""
+        """The full garbage collection owed, if nothing is due for a while (`interpreter`)."""
         return collect_if_due(None if deadline is None else (deadline - now).total_seconds())
 
     # ------------------------------------------------------------------ durability

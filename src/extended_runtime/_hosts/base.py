@@ -26,6 +26,7 @@ whether the host can launch apps.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import weakref
 from abc import ABC, abstractmethod
@@ -426,13 +427,21 @@ class Host(ABC):
         )
 
     def _read_cpu(self, trees: Collection[str]) -> None:
-        """Read the trees (outside the lock), then give the engine the readings."""
+        """Read the trees (outside the lock), then give the engine the readings, `CPU_CHUNK`
+        trees at a time: a host with thousands of running sessions would otherwise hold its
+        lock (and the interpreter) for milliseconds, and a timer due meanwhile would wait. Between
+        two chunks the thread yields, so the timer thread takes its turn."""
         cpu = self.backends.cpu
         if cpu is None:
             return
-        readings = cpu.read(trees)
-        if readings:
-            self._feed(lambda: self.engine.observe_cpu(readings, self.now))
+        items = list(cpu.read(trees).items())
+        for at in range(0, len(items), CPU_CHUNK):
+            if at:
+                os.sched_yield()  # releases the interpreter too
+            self._feed(partial(self._observe_cpu, dict(items[at : at + CPU_CHUNK])))
+
+    def _observe_cpu(self, readings: dict[str, float]) -> list[Output]:
+        return self.engine.observe_cpu(readings, self.now)
 
     def _effect_failed(self, job: Job, message: str, timed_out: bool) -> None:
         """The runner could not perform `job`: the engine records it and goes on."""
@@ -547,6 +556,9 @@ def _later(last: object, new: object) -> bool:
 #: The shortest time between two CPU readings (seconds): a reading walks the process table, and
 #: a burst of starts then shares one reading (their baselines are taken at most this late).
 CPU_READ_SPACING = 0.5
+#: The most process trees the engine is given in one turn of the lock (a fraction of a
+#: millisecond of work: see `Host._read_cpu`).
+CPU_CHUNK = 64
 
 
 def _record(sink: EventSink | None, event: Event) -> None:

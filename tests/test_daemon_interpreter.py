@@ -1,6 +1,6 @@
-"""The daemon's full garbage collections run between timers (`_daemon/collector.py`).
+"""The daemon's interpreter, tuned for its timers (`_daemon/interpreter.py`).
 
-Each test makes real cyclic garbage that only a full pass can free (a cycle that lived long
+The collection tests make real cyclic garbage that only a full pass can free (a cycle that lived long
 enough to reach the oldest generation, then dropped) and watches it through a weak reference,
 so what is asserted is whether CPython's collector really ran, not a counter of our own.
 """
@@ -8,6 +8,7 @@ so what is asserted is whether CPython's collector really ran, not a counter of 
 from __future__ import annotations
 
 import gc
+import sys
 import weakref
 from collections.abc import Iterator
 from datetime import timedelta
@@ -15,14 +16,16 @@ from datetime import timedelta
 import pytest
 
 from extended_runtime import Backends, ExtendedRuntimeSession, Policy
-from extended_runtime._daemon.collector import (
+from extended_runtime._daemon.host import DaemonHost
+from extended_runtime._daemon.interpreter import (
     BACKSTOP,
     QUIET,
     STOCK,
+    SWITCH_INTERVAL,
     collect_if_due,
+    prompt_switching,
     quiet_collections,
 )
-from extended_runtime._daemon.host import DaemonHost
 
 from .helpers import ALARM, eventually
 
@@ -91,3 +94,11 @@ def test_the_daemons_timer_thread_runs_the_pass_owed_before_it_sleeps() -> None:
         assert eventually(lambda: ref() is None)
     finally:
         host.close()
+
+
+def test_the_switch_interval_is_short_while_in_force_and_put_back_after() -> None:
+    before = sys.getswitchinterval()
+    with prompt_switching():
+        assert sys.getswitchinterval() == pytest.approx(SWITCH_INTERVAL)
+        assert before > SWITCH_INTERVAL
+    assert sys.getswitchinterval() == before
