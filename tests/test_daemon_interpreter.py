@@ -1,8 +1,8 @@
 """The daemon's interpreter, tuned for its timers (`_daemon/interpreter.py`).
 
-The collection tests make real cyclic garbage that only a full pass can free (a cycle that lived long
-enough to reach the oldest generation, then dropped) and watches it through a weak reference,
-so what is asserted is whether CPython's collector really ran, not a counter of our own.
+The collection tests make real cyclic garbage that only a full pass can free (a cycle that
+lived long enough to reach the oldest generation, then dropped) and watch it through a weak
+reference, so what is asserted is whether CPython's collector really ran, not a counter of ours.
 """
 
 from __future__ import annotations
