@@ -1,6 +1,6 @@
-"""The daemon's interpreter, tuned for its timers (`_daemon/interpreter.py`).
+"""The daemon's full garbage collections run between timers (`_daemon/interpreter.py`).
 
-The collection tests make real cyclic garbage that only a full pass can free (a cycle that
+The tests make real cyclic garbage that only a full pass can free (a cycle that
 lived long enough to reach the oldest generation, then dropped) and watch it through a weak
 reference, so what is asserted is whether CPython's collector really ran, not a counter of ours.
 """
@@ -8,7 +8,6 @@ reference, so what is asserted is whether CPython's collector really ran, not a 
 from __future__ import annotations
 
 import gc
-import sys
 import weakref
 from collections.abc import Iterator
 from datetime import timedelta
@@ -21,9 +20,7 @@ from extended_runtime._daemon.interpreter import (
     BACKSTOP,
     QUIET,
     STOCK,
-    SWITCH_INTERVAL,
     collect_if_due,
-    prompt_switching,
     quiet_collections,
 )
 
@@ -94,11 +91,3 @@ def test_the_daemons_timer_thread_runs_the_pass_owed_before_it_sleeps() -> None:
         assert eventually(lambda: ref() is None)
     finally:
         host.close()
-
-
-def test_the_switch_interval_is_short_while_in_force_and_put_back_after() -> None:
-    before = sys.getswitchinterval()
-    with prompt_switching():
-        assert sys.getswitchinterval() == pytest.approx(SWITCH_INTERVAL)
-        assert before > SWITCH_INTERVAL
-    assert sys.getswitchinterval() == before

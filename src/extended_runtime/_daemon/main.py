@@ -14,8 +14,7 @@ Start-up is ordered so that a client never finds a daemon that cannot serve it:
 4. only then is the status file written, atomically: its presence says "ready".
 
 What recovery makes lives as long as the daemon and is kept out of the garbage collector's
-passes; while the daemon serves, its full passes wait for a gap between timers and its switch
-interval is short (`interpreter`).
+passes; while the daemon serves, its full passes wait for a gap between timers (`interpreter`).
 
 SIGTERM and SIGINT stop it in the reverse order: the status file goes first (new clients fall
 back or wait), then the socket and its connections, then the host (its keep-awake released,
@@ -38,7 +37,7 @@ from types import FrameType
 from .._core.clock import SystemClock
 from .._core.policy import Policy
 from . import paths
-from .interpreter import prompt_switching, quiet_collections, recovering
+from .interpreter import quiet_collections, recovering
 from .status import (
     PROTOCOL_VERSION,
     DaemonStatus,
@@ -99,7 +98,7 @@ def serve(
         log.info("the daemon (pid %d) serves %s", status.pid, server.path)
         if ready is not None:
             ready(status)
-        with quiet_collections(), prompt_switching(), _stopping_on_signals(stop):
+        with quiet_collections(), _stopping_on_signals(stop):
             stop.wait()
         log.info("the daemon stops")
         remove_status(status_file, status.pid)
