@@ -133,3 +133,28 @@ THERAPY = """
     print(session.session_id, session.state.name, flush=True)
     time.sleep(60)
 """
+
+
+#: An app's next process: it sets a delegate on each session handed to it through
+#: `App.on_session` and prints what it hears ("did_start ID", "did_invalidate ID REASON [CODE]").
+#: Arguments: the app id, its `SessionType` name.
+COMES_BACK = """
+    import sys, time
+    from extended_runtime import App, ExtendedRuntimeSessionDelegate, SessionType
+
+    class Heard(ExtendedRuntimeSessionDelegate):
+        def did_start(self, session):
+            print("did_start", session.session_id, flush=True)
+
+        def did_invalidate(self, session, reason, error):
+            code = [] if error is None else [error.code.name]
+            print("did_invalidate", session.session_id, reason.name, *code, flush=True)
+
+    app = App(sys.argv[1], SessionType[sys.argv[2]])
+
+    @app.on_session
+    def handle(session):
+        session.delegate = Heard()
+
+    time.sleep(2)
+"""

@@ -24,7 +24,7 @@ from extended_runtime import App, ExtendedRuntimeSession, SessionState, SessionT
 from extended_runtime._daemon.status import find_daemon
 
 from . import services
-from .daemons import ROOT, SCHEDULE, THERAPY, Daemon
+from .daemons import COMES_BACK, ROOT, SCHEDULE, THERAPY, Daemon
 from .helpers import eventually
 from .test_logind import inhibitors
 
@@ -358,10 +358,18 @@ THERAPY_APP = """
         session.start()
     while session.state.name != "RUNNING":
         time.sleep(0.01)
-    print("running", flush=True)
+    print("running", session.session_id, flush=True)
     if sys.argv[2] == "wait":
         time.sleep(30)
 """
+
+
+def _running(app: subprocess.Popen[str]) -> str:
+    """Wait until `THERAPY_APP` says its session runs; the session's id."""
+    assert app.stdout is not None
+    while not (line := app.stdout.readline()).startswith("running"):
+        assert line, app.communicate()
+    return line.split()[1]
 
 
 def _run_until_exit(daemon: Daemon, kind: str, how: str) -> str:
@@ -369,8 +377,7 @@ def _run_until_exit(daemon: Daemon, kind: str, how: str) -> str:
     app = daemon.app(THERAPY_APP, kind, "wait" if how == "ctrl-c" else "exit")
     assert app.stdout is not None
     if how == "ctrl-c":
-        while "running" not in (line := app.stdout.readline()):
-            assert line, app.stderr.read() if app.stderr else ""
+        _running(app)
         app.send_signal(signal.SIGINT)
     out, err = app.communicate(timeout=30)
     return out + err
@@ -409,43 +416,20 @@ def test_an_alarm_of_an_exiting_app_goes_on_in_the_daemon(daemon: Daemon) -> Non
     assert rows[0]["app_id"] == "org.example.alarm"
 
 
-COMES_BACK = """
-    import time
-    from extended_runtime import App, ExtendedRuntimeSessionDelegate, SessionType
-
-    class Heard(ExtendedRuntimeSessionDelegate):
-        def did_start(self, session):
-            print("did_start", flush=True)
-
-        def did_invalidate(self, session, reason, error):
-            print("did_invalidate", reason.name, error.code.name if error else None, flush=True)
-
-    app = App("org.example.physical-therapy", SessionType.PHYSICAL_THERAPY)
-
-    @app.on_session
-    def handle(session):
-        session.delegate = Heard()
-
-    time.sleep(1.5)
-"""
-
-
 def test_a_therapy_session_of_a_killed_app_is_handed_to_its_next_process(daemon: Daemon) -> None:
     """A process killed outright cannot hear its session end: the daemon ends it (ERROR,
     UNKNOWN) and hands the ending to the app's next process, through `App.on_session`."""
     daemon.start()
     app = daemon.app(THERAPY_APP, "PHYSICAL_THERAPY", "wait")
-    assert app.stdout is not None
-    while "running" not in (line := app.stdout.readline()):
-        assert line, app.communicate()
+    session_id = _running(app)
     app.kill()
     out, _ = app.communicate(timeout=30)
     assert "ended" not in out
     assert eventually(lambda: daemon.status()["sessions"] == [])
-    back = daemon.app(COMES_BACK)
+    back = daemon.app(COMES_BACK, "org.example.physical-therapy", "PHYSICAL_THERAPY")
     heard, err = back.communicate(timeout=30)
     # what it missed: the ending (its start was heard by the killed process), as on every host
-    assert heard.splitlines() == ["did_invalidate ERROR UNKNOWN"], err
+    assert heard.splitlines() == [f"did_invalidate {session_id} ERROR UNKNOWN"], err
 
 
 CARELESS = """

@@ -33,7 +33,7 @@ from extended_runtime import (
 from extended_runtime._cli.audit import describe
 from extended_runtime._core.clock import SystemClock
 
-from .daemons import SCHEDULE, Daemon
+from .daemons import COMES_BACK, SCHEDULE, Daemon
 from .helpers import Recorder
 
 
@@ -267,27 +267,6 @@ def test_a_log_line_names_reasons_and_errors_as_apple_does() -> None:
     assert "(too much CPU)" in line
 
 
-COMES_BACK = """
-    import sys, time
-    from extended_runtime import App, ExtendedRuntimeSessionDelegate, SessionType
-
-    class Heard(ExtendedRuntimeSessionDelegate):
-        def did_start(self, session):
-            print("did_start", session.session_id, flush=True)
-
-        def did_invalidate(self, session, reason, error):
-            print("did_invalidate", session.session_id, reason.name, flush=True)
-
-    app = App("org.example.alarm0", SessionType.SMART_ALARM)
-
-    @app.on_session
-    def handle(session):
-        session.delegate = Heard()
-
-    time.sleep(2)
-"""
-
-
 def _alarm_rung_and_stopped(daemon: Daemon) -> str:
     """An app schedules an alarm and exits; the daemon rings it in the app's place, and the
     user stops it (`xrs stop`). The session's id."""
@@ -305,7 +284,7 @@ def _alarm_rung_and_stopped(daemon: Daemon) -> str:
 
 def _heard_when_back(daemon: Daemon) -> list[str]:
     """What the app's next process hears through `on_session`."""
-    back = daemon.app(COMES_BACK, host="auto")
+    back = daemon.app(COMES_BACK, "org.example.alarm0", "SMART_ALARM", host="auto")
     heard, err = back.communicate(timeout=30)
     assert back.returncode == 0, err
     return heard.splitlines()

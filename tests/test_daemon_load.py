@@ -40,7 +40,7 @@ import sqlite3
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import partial
@@ -68,6 +68,7 @@ from extended_runtime._daemon.host import DaemonHost
 from extended_runtime._daemon.server import Server
 
 from .daemons import Daemon
+from .helpers import eventually
 
 #: How long the clients run (seconds).
 LOAD_SECONDS = float(os.environ.get("XRS_LOAD_SECONDS", "30"))
@@ -299,15 +300,6 @@ class Control:
 # ---------------------------------------------------------------------- settling and reading
 
 
-def until(condition: Callable[[], bool], timeout: float, step: float = 0.05) -> bool:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(step)
-    return True
-
-
 def settle(control: DaemonClient) -> set[str]:
     """Pause (running sessions end), stop what is due within the minute, and wait until nothing
     runs and nothing is due; returns the ids of the sessions still scheduled."""
@@ -322,7 +314,7 @@ def settle(control: DaemonClient) -> set[str]:
             control.stop(row["session_id"])
         return not due
 
-    assert until(quiet, 15.0), rows
+    assert eventually(quiet, 15.0), rows
     return {row["session_id"] for row in rows}
 
 
@@ -426,8 +418,11 @@ def test_sixty_four_clients_for_thirty_seconds_leave_the_books_balanced(daemon: 
 
         created = set().union(*(w.created for w in workers))
         sent = set().union(*(w.sent for w in workers))
-        # audit rows are committed on a 0.2 s spacing: wait until the last ones are on disk
-        until(lambda: not Audit.read(daemon.database).problems(created, sent, live), 5.0, step=0.2)
+
+        def balanced() -> bool:  # audit rows are committed 0.2 s apart: the last ones are late
+            return not Audit.read(daemon.database).problems(created, sent, live)
+
+        eventually(balanced, 5.0, step=0.2)
         audit = Audit.read(daemon.database)
         operations = sum(sum(w.done.values()) for w in workers)
         report = {
@@ -495,7 +490,7 @@ def test_an_invalidate_that_crosses_the_daemon_s_ending_has_no_effect(
         session = ExtendedRuntimeSession(app, heard)
         session.start()
         user.pause(True)
-        assert until(lambda: session.state is SessionState.INVALID, 5.0)
+        assert eventually(lambda: session.state is SessionState.INVALID, 5.0)
         app_client.invalidate(session._link)
         assert app_client.settle()
         suppressed = InvalidationReason.SUPPRESSED_BY_SYSTEM
@@ -522,7 +517,7 @@ def test_an_app_that_closes_hears_its_therapy_session_end_and_its_next_process_n
     first.close()
     assert session.state is SessionState.INVALID
     assert heard.calls[-1] == ("did_invalidate", InvalidationReason.ERROR, ErrorCode.UNKNOWN)
-    assert until(lambda: not host.sessions(), 5.0)
+    assert eventually(lambda: not host.sessions(), 5.0)
     second = DaemonClient(path)
     try:
         handed: list[ExtendedRuntimeSession] = []

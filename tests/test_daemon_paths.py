@@ -277,27 +277,23 @@ def test_a_plain_file_where_the_socket_should_be(runtime: Path) -> None:
     assert reason.startswith(f"{sock}, named by the daemon status file, is not a socket")
 
 
-def test_another_protocol_is_refused_with_what_to_do(runtime: Path, listening: Path) -> None:
-    newer = status.PROTOCOL_VERSION + 1
-    status.write_status(runtime / "daemon.json", _status(os.getpid(), listening, protocol=newer))
+@pytest.mark.parametrize(
+    ("offset", "advice"),
+    [
+        (1, "upgrade extended-runtime here, or restart the daemon with this version"),
+        (-1, "restart the daemon so that it runs the version installed now"),
+    ],
+)
+def test_another_protocol_is_refused_with_what_to_do(
+    runtime: Path, listening: Path, offset: int, advice: str
+) -> None:
+    other = status.PROTOCOL_VERSION + offset
+    status.write_status(runtime / "daemon.json", _status(os.getpid(), listening, protocol=other))
     found, reason = status.find_daemon(_env(runtime))
     assert found is None
     assert reason == (
-        f"the daemon (pid {os.getpid()}, version 0.1.0) speaks protocol {newer} but this client "
-        f"speaks {status.PROTOCOL_VERSION}: upgrade extended-runtime here, or restart the daemon "
-        "with this version"
-    )
-
-
-def test_an_older_protocol_is_refused_with_what_to_do(runtime: Path, listening: Path) -> None:
-    older = status.PROTOCOL_VERSION - 1
-    status.write_status(runtime / "daemon.json", _status(os.getpid(), listening, protocol=older))
-    found, reason = status.find_daemon(_env(runtime))
-    assert found is None
-    assert reason == (
-        f"the daemon (pid {os.getpid()}, version 0.1.0) speaks protocol {older} but this client "
-        f"speaks {status.PROTOCOL_VERSION}: restart the daemon so that it runs the version "
-        "installed now"
+        f"the daemon (pid {os.getpid()}, version 0.1.0) speaks protocol {other} but this client "
+        f"speaks {status.PROTOCOL_VERSION}: {advice}"
     )
 
 
