@@ -590,7 +590,7 @@ def _result(reply: p.Reply | p.Error | None, lost: str | None) -> Any:
         raise SessionUsageError(reply.message)
     if reply.kind == "session" and reply.code is not None:
         raise ExtendedRuntimeSessionError(ErrorCode(reply.code), reply.message)
-    raise DaemonUnavailable(f"the daemon refused the request ({reply.kind}): {reply.message}")
+    raise DaemonUnavailable(f"the daemon refused the request: {reply.message}")
 
 
 def _lost_session(link: SessionLink, reason: str) -> SessionInvalidated | None:
