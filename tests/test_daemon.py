@@ -343,12 +343,16 @@ THERAPY_APP = """
     from extended_runtime import App, ExtendedRuntimeSession, ExtendedRuntimeSessionDelegate
     from extended_runtime import SessionType
 
+    def say(*words):  # one write: the delegate thread and the main thread both speak
+        sys.stdout.write(" ".join(map(str, words)) + "\\n")
+        sys.stdout.flush()
+
     class Heard(ExtendedRuntimeSessionDelegate):
         def did_start(self, session):
-            print("started", flush=True)
+            say("started")
 
         def did_invalidate(self, session, reason, error):
-            print("ended", reason.name, error.code.name if error else None, flush=True)
+            say("ended", reason.name, error.code.name if error else None)
 
     kind = SessionType[sys.argv[1]]
     session = ExtendedRuntimeSession(App(f"org.example.{kind.value}", kind), Heard())
@@ -358,7 +362,7 @@ THERAPY_APP = """
         session.start()
     while session.state.name != "RUNNING":
         time.sleep(0.01)
-    print("running", session.session_id, flush=True)
+    say("running", session.session_id)
     if sys.argv[2] == "wait":
         time.sleep(30)
 """
@@ -455,3 +459,27 @@ def test_an_app_without_a_delegate_reads_in_its_own_log_why_its_session_failed(
     assert out.split() == ["INVALID", "ERROR"], err
     assert "WARNING session" in err and "could not start" in err, err
     assert "accepts dates at most 60 s in the past" in err, err
+
+
+def test_an_app_exiting_while_its_daemon_hangs_waits_at_most_a_second_and_hears_its_end(
+    daemon: Daemon,
+) -> None:
+    """A daemon that stops answering (here: SIGSTOP) does not hold an exiting app for the
+    ten seconds a call may take: the app tells it what it can within half of the 2 s exit
+    bound, then ends here what its exit ends, so its delegate still hears it."""
+    daemon.start()
+    app = daemon.app(THERAPY_APP, "PHYSICAL_THERAPY", "wait")
+    _running(app)
+    assert daemon.process is not None
+    daemon.process.send_signal(signal.SIGSTOP)
+    try:
+        began = time.monotonic()
+        app.send_signal(signal.SIGINT)
+        out, err = app.communicate(timeout=30)
+        took = time.monotonic() - began
+    finally:
+        daemon.process.send_signal(signal.SIGCONT)
+    assert "ended ERROR UNKNOWN" in out, err
+    assert "could not tell the daemon that org.example.physical-therapy exits" in err
+    assert took < 5.0, took
+    assert eventually(lambda: daemon.status()["sessions"] == [])  # the daemon ended it too

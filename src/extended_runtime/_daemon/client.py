@@ -55,6 +55,7 @@ from .._core.clock import SystemClock
 from .._core.codec import decode_event
 from .._core.enums import (
     ENDED_BY_EXIT,
+    FRONTMOST_TYPES,
     ApplicationState,
     AutoLaunchAuthorizationStatus,
     ErrorCode,
@@ -262,7 +263,7 @@ class DaemonClient:
         with self._lock:
             self._links[link.session_id] = link
 
-    def _call(self, request: Any) -> Any:
+    def _call(self, request: Any, timeout: float = REPLY_TIMEOUT) -> Any:
         """Send `request` with a fresh id and wait for its reply; raise what an error says.
 
         The caller reads the connection itself while it waits (whoever holds the read lock
@@ -271,9 +272,9 @@ class DaemonClient:
         thread a Ctrl-C waits until the call is whole (at most `REPLY_TIMEOUT`): one landing
         mid-frame would leave the connection unreadable, and the request done but unknown."""
         with held_in_main_thread():
-            return self._round_trip(request)
+            return self._round_trip(request, timeout)
 
-    def _round_trip(self, request: Any) -> Any:
+    def _round_trip(self, request: Any, timeout: float) -> Any:
         waiting = _Waiting()
         with self._lock:
             if self._lost is not None:
@@ -282,7 +283,7 @@ class DaemonClient:
             self._waiting[request_id] = waiting
             self._calls += 1
         try:
-            return self._exchange(request, request_id, waiting)
+            return self._exchange(request, request_id, waiting, timeout)
         finally:
             with self._lock:
                 self._calls -= 1
@@ -290,7 +291,7 @@ class DaemonClient:
                 if not self._calls and self._reader_aside:
                     self._aside.notify()
 
-    def _exchange(self, request: Any, request_id: int, waiting: _Waiting) -> Any:
+    def _exchange(self, request: Any, request_id: int, waiting: _Waiting, timeout: float) -> Any:
         """Send the request, then read the connection until its reply has come."""
         data = p.frame(_with_id(request, request_id))
         try:
@@ -298,7 +299,7 @@ class DaemonClient:
                 self._sock.sendall(data)
         except OSError as error:
             self._lose(f"the connection to the daemon broke: {error}", self._sock)
-        deadline = self._clock.monotonic() + REPLY_TIMEOUT
+        deadline = self._clock.monotonic() + timeout
         while not waiting.done:
             left = deadline - self._clock.monotonic()
             if left <= 0 or not self._read_lock.acquire(timeout=left):
@@ -306,7 +307,7 @@ class DaemonClient:
                     self._waiting.pop(request_id, None)
                 raise DaemonUnavailable(
                     f"the daemon did not answer a {type(request).__name__} within "
-                    f"{REPLY_TIMEOUT:g} s: see `xrs status`, or restart it"
+                    f"{timeout:g} s: see `xrs status`, or restart it"
                 )
             try:
                 if not waiting.done:
@@ -504,11 +505,12 @@ class DaemonClient:
                 self._end_here(link, "the daemon restarted and no longer knew it")
         log.info("reconnected to the daemon at %s; %d sessions taken back", path, len(links))
 
-    def _end_here(self, link: SessionLink, reason: str) -> None:
-        """End a session here, as the daemon would have (ERROR, UNKNOWN)."""
+    def _end_here(self, link: SessionLink, reason: str, *, exiting: bool = False) -> None:
+        """End a running session here, as the daemon would have: ERROR, UNKNOWN, or (the
+        process `exiting`) as an exit ends it."""
         with self._lock:
             self._links.pop(link.session_id, None)
-        ended = _lost_session(link, reason)
+        ended = _lost_session(link, reason, exiting=exiting)
         if ended is not None:
             link.mirror(ended)
             self._delivery.post(partial(link.deliver, ended), link.loop)
@@ -521,9 +523,9 @@ class DaemonClient:
         on in the daemon (it rings them, or hands them to the app's next process)."""
         if self._closed:
             return
-        self._say_exiting()
-        self._closed = True
+        self._closed = True  # from here on, a lost connection is not looked for again
         self._closing.set()
+        self._say_exiting(timeout / 2)
         with self._lock:
             self._aside.notify_all()
         with contextlib.suppress(OSError):
@@ -533,21 +535,32 @@ class DaemonClient:
         self._delivery.close(timeout)
         atexit.unregister(self.close)
 
-    def _say_exiting(self) -> None:
-        """Tell the daemon this process exits, for each app with a session its exit ends."""
+    def _say_exiting(self, budget: float) -> None:
+        """Tell the daemon this process exits, for each app with a session its exit ends, so
+        the session ends there while its delegate can still hear it. What the daemon is not
+        told within `budget` seconds (it is gone, or does not answer) ends here the same way,
+        as the daemon itself will end it when it sees the connection close."""
         with self._lock:
-            if self._lost is not None:
-                return
-            app_ids = {
-                link.app.app_id
+            lost = self._lost is not None
+            ending = [
+                link
                 for link in self._links.values()
                 if getattr(link.owner, "session_type", None) in ENDED_BY_EXIT and _live(link)
-            }
-        for app_id in sorted(app_ids):
-            try:
-                self._call(p.Exiting(id=0, app_id=app_id))
-            except ExtendedRuntimeSessionError as error:
-                log.warning("could not end the sessions of %s: %s", app_id, error)
+            ]
+        if not ending:
+            return
+        if not lost:
+            deadline = self._clock.monotonic() + budget
+            with contextlib.suppress(OSError):
+                self._sock.settimeout(budget)  # an exit does not wait out `REPLY_TIMEOUT`
+            for app_id in sorted({link.app.app_id for link in ending}):
+                left = max(0.0, deadline - self._clock.monotonic())
+                try:
+                    self._call(p.Exiting(id=0, app_id=app_id), left)
+                except ExtendedRuntimeSessionError as error:
+                    log.warning("could not tell the daemon that %s exits: %s", app_id, error)
+        for link in ending:  # those the daemon ended are no longer running: left alone
+            self._end_here(link, "the app exited; the daemon did not answer", exiting=True)
 
     @property
     def closed(self) -> bool:
@@ -593,22 +606,26 @@ def _result(reply: p.Reply | p.Error | None, lost: str | None) -> Any:
     raise DaemonUnavailable(f"the daemon refused the request: {reply.message}")
 
 
-def _lost_session(link: SessionLink, reason: str) -> SessionInvalidated | None:
-    """The ending a running session gets here when the daemon is gone; `None` for others."""
+def _lost_session(
+    link: SessionLink, reason: str, *, exiting: bool = False
+) -> SessionInvalidated | None:
+    """The ending a running session gets here when the daemon is gone (ERROR, UNKNOWN; a
+    frontmost one of an `exiting` process resigns, as its exit ends it); `None` for others."""
     owner = link.owner
-    state = getattr(owner, "state", None)
-    if state is not SessionState.RUNNING:
+    if getattr(owner, "state", None) is not SessionState.RUNNING:
         return None
+    session_type = getattr(owner, "session_type", None)
+    resigned = exiting and session_type in FRONTMOST_TYPES
     return SessionInvalidated(
         at=SystemClock().now(),
         app_id=link.app.app_id,
         session_id=link.session_id,
         state=SessionState.INVALID,
-        session_type=getattr(owner, "session_type", None),
+        session_type=session_type,
         previous_state=SessionState.RUNNING,
-        reason=InvalidationReason.ERROR,
-        error_code=ErrorCode.UNKNOWN,
-        message=reason,
+        reason=InvalidationReason.RESIGNED_FRONTMOST if resigned else InvalidationReason.ERROR,
+        error_code=None if resigned else ErrorCode.UNKNOWN,
+        message=None if resigned else reason,
     )
 
 
