@@ -437,7 +437,7 @@ class Host(ABC):
         items = list(cpu.read(trees).items())
         for at in range(0, len(items), CPU_CHUNK):
             if at:
-                os.sched_yield()  # releases the interpreter too
+                _yield()  # releases the interpreter too
             self._feed(partial(self._observe_cpu, dict(items[at : at + CPU_CHUNK])))
 
     def _observe_cpu(self, readings: dict[str, float]) -> list[Output]:
@@ -559,6 +559,9 @@ CPU_READ_SPACING = 0.5
 #: The most process trees the engine is given in one turn of the lock (a fraction of a
 #: millisecond of work: see `Host._read_cpu`).
 CPU_CHUNK = 64
+#: Let other threads run (POSIX `sched_yield`, which releases the interpreter lock; elsewhere
+#: nothing: the lock's release between two chunks is then the only opening).
+_yield: Callable[[], None] = getattr(os, "sched_yield", lambda: None)
 
 
 def _record(sink: EventSink | None, event: Event) -> None:
