@@ -13,7 +13,14 @@ as apps use it:
   `sendall`), answering 40-byte messages: the floor of any Python service on a socket. Calls and
   echoes alternate, one each in turn, so that both meet the machine in the same state (an echo
   measured alone, after the calls, has come out anywhere from 5 to 50 us on this machine).
-  Target: under 3x the echo's p50;
+  Target: under 3x the echo's p50. A second peer shows what any Python daemon with this
+  protocol pays before it does any work: the *floor* (`FLOOR`, its own process, a thread per
+  connection) reads a framed `Start` request into its msgspec struct, notes the session in a
+  dict under a lock, and answers with a pushed event and a reply, which the caller reads and
+  decodes as the client does; no engine, store, audit or keep-awake. It is measured in the
+  same turns (a call, an echo, a floor round trip). The three run on one CPU (`pinned`):
+  one side of a round trip runs at a time, and a wake-up across CPUs costs what the machine's
+  idle states make it, differently from run to run;
 * *throughput*: 16 client processes, each with its own app, run start + invalidate lifecycles
   for a few seconds; the figure is lifecycles per second over all of them. Target: 5,000/s;
 * *lateness*: the time issue's benchmark through the daemon: 10,000 smart alarms of 10,000
@@ -31,6 +38,7 @@ Run: `python bench/bench_daemon.py` (one JSON object on the last line of stdout)
 
 from __future__ import annotations
 
+import contextlib
 import os
 import statistics
 import subprocess
@@ -38,11 +46,12 @@ import sys
 import tempfile
 import textwrap
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from _measure import load_services, percentile, report, stopwatch
+from _measure import load_services, percentile, pin_to_one_core, report, stopwatch
 from extended_runtime import App, ExtendedRuntimeSession, SessionType
 from extended_runtime._daemon.client import DaemonClient
 from extended_runtime._daemon.status import find_daemon
@@ -79,6 +88,30 @@ print("ready", flush=True)
 def serve(connection):
     while data := connection.recv(65536):
         connection.sendall(data)
+while True:
+    threading.Thread(target=serve, args=(listener.accept()[0],), daemon=True).start()
+"""
+
+FLOOR = """
+import socket, struct, sys, threading
+import msgspec
+from extended_runtime._daemon import protocol as p
+requests = msgspec.msgpack.Decoder(p.Start)
+sessions, lock = {}, threading.Lock()
+listener = socket.socket(socket.AF_UNIX)
+listener.bind(sys.argv[1])
+listener.listen(16)
+print("ready", flush=True)
+def serve(connection):
+    while True:
+        try:
+            request = requests.decode(p.read_frame(connection))
+        except (EOFError, OSError):
+            return
+        with lock:
+            sessions[request.session_id] = 2
+        event = {"kind": "SessionStarted", "session_id": request.session_id, "state": 2}
+        connection.sendall(p.frame(p.Push(event=event)) + p.frame(p.Reply(id=request.id)))
 while True:
     threading.Thread(target=serve, args=(listener.accept()[0],), daemon=True).start()
 """
@@ -159,37 +192,93 @@ class _Echo:
         self.server.communicate()
 
 
+class _Floor:
+    """The protocol's floor (`FLOOR`) in its own process, and one connection to it."""
+
+    def __init__(self, folder: Path, env: dict[str, str]) -> None:
+        import socket
+
+        path = str(folder / "floor.sock")
+        self.server = subprocess.Popen(
+            [sys.executable, "-c", FLOOR, path], env=env, stdout=subprocess.PIPE, text=True
+        )
+        assert self.server.stdout is not None and self.server.stdout.readline().strip() == "ready"
+        self.connection = socket.socket(socket.AF_UNIX)
+        self.connection.connect(path)
+        self._ids = 0
+
+    def round_trip(self) -> float:
+        """Seconds for one `Start` to be answered with a pushed event and a reply, decoded."""
+        from extended_runtime._daemon import protocol as p
+
+        self._ids += 1
+        request = p.Start(id=self._ids, app_id="org.bench.floor", session_id=f"s{self._ids}")
+        started = stopwatch()
+        self.connection.sendall(p.frame(request))
+        for _ in range(2):  # the push, then the reply
+            p.decode_reply(p.read_frame(self.connection))
+        return stopwatch() - started
+
+    def close(self) -> None:
+        self.connection.close()
+        self.server.kill()
+        self.server.communicate()
+
+
 def round_trips(folder: Path, count: int = ROUNDS) -> dict[str, Any]:
-    """p50 of one call through the daemon, and of the echo peer, measured in turn (a call, an
-    echo, a call, an echo), so both see the machine in the same state."""
+    """p50 of one call through the daemon, and of the echo and floor peers, measured in turn,
+    so all three see the machine in the same state, and on one CPU (`pinned`)."""
+    with pinned():
+        return _round_trips(folder, count)
+
+
+@contextlib.contextmanager
+def pinned() -> Iterator[None]:
+    """This process, and the processes it starts meanwhile, on one CPU. A round trip has one
+    side running at a time, and on one CPU each hand-over is a context switch; across two, it
+    is a wake-up of the other CPU, whose cost varies from run to run (an echo measured across
+    them has come out at 15 us in one run and 45 us in the next)."""
+    allowed = os.sched_getaffinity(0)
+    pin_to_one_core()
+    try:
+        yield
+    finally:
+        os.sched_setaffinity(0, allowed)
+
+
+def _round_trips(folder: Path, count: int) -> dict[str, Any]:
     daemon = Daemon(folder / "round")
     daemon.start()
     client = daemon.client()
     echo = _Echo(folder)
+    floor = _Floor(folder, daemon.env)
     try:
         app = App("org.bench.round-trip", SessionType.PHYSICAL_THERAPY, host=client)
         calls: list[float] = []
         echoes: list[float] = []
+        floors: list[float] = []
         for _ in range(count):
             session = ExtendedRuntimeSession(app)
-            started = stopwatch()
-            session.start()
-            calls.append(stopwatch() - started)
-            echoes.append(echo.round_trip())
-            started = stopwatch()
-            session.invalidate()
-            calls.append(stopwatch() - started)
-            echoes.append(echo.round_trip())
+            for call in (session.start, session.invalidate):
+                started = stopwatch()
+                call()
+                calls.append(stopwatch() - started)
+                echoes.append(echo.round_trip())
+                floors.append(floor.round_trip())
     finally:
+        floor.close()
         echo.close()
         client.close()
         daemon.stop()
     ours_us, echo_us = percentile(calls, 0.5) * 1e6, percentile(echoes, 0.5) * 1e6
+    floor_us = percentile(floors, 0.5) * 1e6
     return {
         "call_p50_us": ours_us,
         "call_p99_us": percentile(calls, 0.99) * 1e6,
         "echo_p50_us": echo_us,
+        "floor_p50_us": floor_us,
         "ratio": ours_us / echo_us,
+        "floor_ratio": floor_us / echo_us,
     }
 
 

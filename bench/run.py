@@ -290,9 +290,12 @@ def daemon_rows(daemon: dict[str, Any]) -> list[Row]:
     targets, passed = daemon["targets"], daemon["passed"]
     return [
         Row(
-            "Daemon: one call (`start()` or `invalidate()`) from an app, p50 round trip",
+            "Daemon: one call (`start()` or `invalidate()`) from an app, p50 round trip (the "
+            "app, the daemon and the peers pinned to one CPU)",
             f"{trip['call_p50_us']:.0f} us (p99 {trip['call_p99_us']:.0f})",
-            f"{trip['echo_p50_us']:.1f} us (bare Python Unix-socket echo in another process)",
+            f"{trip['echo_p50_us']:.1f} us (bare Python Unix-socket echo in another process); "
+            f"the protocol's floor (a framed request answered with a push and a reply, no "
+            f"engine) {trip['floor_p50_us']:.1f} us, {trip['floor_ratio']:.1f}x the echo",
             f"{trip['ratio']:.1f}x",
             f"< {targets['round_trip_of_echo']:g}x",
             bool(passed["round_trip"]),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -206,9 +207,29 @@ def test_each_alert_is_heard_after_its_call(
 def test_the_daemon_benchmark_measures_a_real_daemon(tmp_path: Path) -> None:
     import bench_daemon
 
+    allowed = os.sched_getaffinity(0)
     trips = bench_daemon.round_trips(tmp_path, count=20)
+    assert os.sched_getaffinity(0) == allowed  # pinned for the round trips only
     assert trips["call_p50_us"] > 0 and trips["echo_p50_us"] > 0
     assert trips["ratio"] == trips["call_p50_us"] / trips["echo_p50_us"]
+    assert trips["floor_ratio"] == trips["floor_p50_us"] / trips["echo_p50_us"]
     back = bench_daemon.restart(tmp_path, sessions=300)
     assert back["scheduled"] == 300
     assert back["ready_s"] > 0
+
+
+def test_the_protocol_floor_answers_a_start_with_a_push_then_its_reply(tmp_path: Path) -> None:
+    import bench_daemon
+    from extended_runtime._daemon import protocol as p
+
+    env = dict(os.environ, PYTHONPATH=str(BENCH.parent / "src"))
+    floor = bench_daemon._Floor(tmp_path, env)
+    try:
+        floor.connection.sendall(p.frame(p.Start(id=7, app_id="org.x", session_id="s-7")))
+        push = p.decode_reply(p.read_frame(floor.connection))
+        reply = p.decode_reply(p.read_frame(floor.connection))
+        assert isinstance(push, p.Push) and push.event["session_id"] == "s-7"
+        assert isinstance(reply, p.Reply) and reply.id == 7
+        assert floor.round_trip() > 0
+    finally:
+        floor.close()
