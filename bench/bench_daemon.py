@@ -165,19 +165,34 @@ class Daemon:
             self.process.wait(30)
 
 
-class _Echo:
-    """A bare echo server in its own process, and one connection to it."""
+class _Peer:
+    """A peer server (`code`, given the path of its socket, `name`.sock in `folder`) in its own
+    process, and one connection to it."""
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(
+        self, folder: Path, name: str, code: str, env: dict[str, str] | None = None
+    ) -> None:
         import socket
 
-        path = str(folder / "echo.sock")
+        path = str(folder / f"{name}.sock")
         self.server = subprocess.Popen(
-            [sys.executable, "-c", ECHO, path], stdout=subprocess.PIPE, text=True
+            [sys.executable, "-c", code, path], env=env, stdout=subprocess.PIPE, text=True
         )
         assert self.server.stdout is not None and self.server.stdout.readline().strip() == "ready"
         self.connection = socket.socket(socket.AF_UNIX)
         self.connection.connect(path)
+
+    def close(self) -> None:
+        self.connection.close()
+        self.server.kill()
+        self.server.communicate()
+
+
+class _Echo(_Peer):
+    """A bare echo server (`ECHO`)."""
+
+    def __init__(self, folder: Path) -> None:
+        super().__init__(folder, "echo", ECHO)
 
     def round_trip(self) -> float:
         """Seconds for one 40-byte message to come back."""
@@ -186,25 +201,12 @@ class _Echo:
         self.connection.recv(65536)
         return stopwatch() - started
 
-    def close(self) -> None:
-        self.connection.close()
-        self.server.kill()
-        self.server.communicate()
 
-
-class _Floor:
-    """The protocol's floor (`FLOOR`) in its own process, and one connection to it."""
+class _Floor(_Peer):
+    """The protocol's floor (`FLOOR`), importing the package from `env`'s path."""
 
     def __init__(self, folder: Path, env: dict[str, str]) -> None:
-        import socket
-
-        path = str(folder / "floor.sock")
-        self.server = subprocess.Popen(
-            [sys.executable, "-c", FLOOR, path], env=env, stdout=subprocess.PIPE, text=True
-        )
-        assert self.server.stdout is not None and self.server.stdout.readline().strip() == "ready"
-        self.connection = socket.socket(socket.AF_UNIX)
-        self.connection.connect(path)
+        super().__init__(folder, "floor", FLOOR, env)
         self._ids = 0
 
     def round_trip(self) -> float:
@@ -218,11 +220,6 @@ class _Floor:
         for _ in range(2):  # the push, then the reply
             p.decode_reply(p.read_frame(self.connection))
         return stopwatch() - started
-
-    def close(self) -> None:
-        self.connection.close()
-        self.server.kill()
-        self.server.communicate()
 
 
 def round_trips(folder: Path, count: int = ROUNDS) -> dict[str, Any]:
