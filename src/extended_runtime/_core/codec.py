@@ -108,12 +108,15 @@ class _Shape(NamedTuple):
 @cache
 def _shape(cls: type[Event]) -> _Shape:
     fields: list[tuple[str, object] | tuple[str, object, object]] = []
+    instants: list[str] = []
     for name, hint in _hints(cls).items():
         declared = list[Any] if name == _NESTED else hint
         if name in cls.__defaults__:
             fields.append((name, declared, cls.__defaults__[name]))
         else:
             fields.append((name, declared))
+        if datetime in (hint, *get_args(hint)):
+            instants.append(name)
     struct = msgspec.defstruct(
         cls.__name__,
         fields,
@@ -122,10 +125,7 @@ def _shape(cls: type[Event]) -> _Shape:
         tag=cls.__name__,
         forbid_unknown_fields=True,
     )
-    instants = tuple(
-        name for name, hint in _hints(cls).items() if datetime in (hint, *get_args(hint))
-    )
-    return _Shape(struct, instants, _NESTED in cls.__fields__)
+    return _Shape(struct, tuple(instants), _NESTED in cls.__fields__)
 
 
 @cache

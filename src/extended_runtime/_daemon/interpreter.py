@@ -61,13 +61,13 @@ QUIET = 0.25
 @contextlib.contextmanager
 def quiet_collections() -> Iterator[None]:
     """Full passes wait for a quiet gap (`collect_if_due`) or the backstop while the block
-    runs; CPython's thresholds are put back after it."""
-    young, middle, _ = gc.get_threshold()
-    gc.set_threshold(young, middle, BACKSTOP)
+    runs; the thresholds before it are put back after it."""
+    before = gc.get_threshold()
+    gc.set_threshold(*before[:2], BACKSTOP)
     try:
         yield
     finally:
-        gc.set_threshold(young, middle, STOCK)
+        gc.set_threshold(*before)
 
 
 @contextlib.contextmanager
